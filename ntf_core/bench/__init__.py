@@ -1,0 +1,1 @@
+"""The ntf-mini benchmark recipe (see :mod:`ntf_core.bench.build`)."""

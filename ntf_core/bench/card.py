@@ -1,0 +1,163 @@
+"""Sample grids, stats.json and the data card (data_samples/README.md) of an ntf-mini build."""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..viz import image_grid
+from .build import FAMILIES, MULTISTEP, TRAIN_GENERATOR, config_dict, hardware
+from .encode import SIZE
+from .photos import APT_PACKAGES
+
+ARCHITECTURES = {
+    "dcgan": "DCGAN: transposed convs + batch norm; BCE loss. **Training generator** (ProGAN's role)",
+    "sngan": "nearest upsampling + 3x3 convs; spectrally normalised critic, hinge loss",
+    "stylegan": "mapping MLP, learned constant, modulated/demodulated convs, noise, bilinear upsampling",
+    "ddpm": "latent diffusion (AE 32->8x8x8 + UNet2DModel), diffusers DDPMScheduler, 1000 ancestral steps",
+    "ddim": "the same latent diffusion model, DDIMScheduler, 50 steps, eta = 0",
+    "pndm": "the same latent diffusion model, PNDMScheduler, 50 steps",
+    **MULTISTEP,
+}
+
+
+def _minutes(stage) -> float:
+    return float(stage["seconds"]) / 60 if stage and "seconds" in stage else float("nan")
+
+
+def write_card(builder, reals, fakes, quality, rows, total_seconds: float, card: Path | None = None) -> Path:
+    from .build import _f, _load
+
+    out, work, cfg = builder.out, builder.work, builder.cfg
+    grids = out / "grids"
+    grids.mkdir(parents=True, exist_ok=True)
+    names = ["real"] + [n for fam in FAMILIES.values() for n in fam]
+    for name in names:
+        images = reals["test"]["images"][:64] if name == "real" else fakes[name][-64:]
+        image_grid(_f(images), nrow=8, upscale=2).save(grids / f"{name}.png", format="PNG", compress_level=9)
+
+    stage = {p.stem: _load(p) for p in work.glob("*.pt")}
+    logs = {k: json.loads(v["log"]) for k, v in stage.items() if "log" in v}
+    kid = json.loads(quality["kid"])
+    ap = json.loads(quality["spectrum_ap"])
+    counts = Counter((r["split"], r["family"], r["generator"], r["label"]) for r in rows)
+    photos = json.loads(reals["photos"])
+
+    lic = out / "licenses"
+    lic.mkdir(exist_ok=True)
+    for pkg in sorted({p["package"] for p in photos.values()}):
+        src = Path(f"/usr/share/doc/{pkg}/copyright")
+        if src.exists():
+            shutil.copyfile(src, lic / f"{pkg}.copyright")
+
+    trivial = [k for k in kid if k.startswith("trivial")]
+    best_trivial = min(kid[k][0] for k in trivial)
+    stats = {
+        "version": __version__, "config": config_dict(cfg), "hardware": hardware(), "torch": torch.__version__,
+        "python": sys.version.split()[0], "total_minutes_this_run": total_seconds / 60,
+        "stage_minutes": {k: _minutes(v) for k, v in stage.items()},
+        "counts": {"/".join(map(str, k)): v for k, v in sorted(counts.items())},
+        "kid": kid, "spectrum_ap": ap, "photos": photos,
+        "generator_params": {k: v.get("params_g", v.get("params")) for k, v in logs.items()},
+    }
+    (out / "stats.json").write_text(json.dumps(stats, indent=1, sort_keys=True))
+
+    L = []
+    L += ["# ntf-mini: the course's embedded benchmark (data card)", "",
+          "A miniature of the CNNDetection world (Wang et al. 2020) that fits in a repository and runs on a laptop:",
+          f"{SIZE}x{SIZE} RGB crops of **real camera photographs** and fakes from **nine generators that this project",
+          "trains itself**: three GANs, three diffusion samplers and three multi-step chains. One GAN (`dcgan`)",
+          "plays ProGAN's role: its fakes are the only fakes seen in training; every other generator is unseen.", "",
+          "Rebuild (needs the Debian photo packages, never needed to follow the course):", "",
+          "```bash", f"sudo apt-get install -y {' '.join(APT_PACKAGES)}",
+          "python -m ntf_core.bench build            # resumable; deterministic given --seed on one machine", "```", "",
+          f"This build: seed {cfg.seed}, on {stats['hardware']}, torch {stats['torch']}.", ""]
+    L += ["## Layout and counts", "",
+          "```", "ntf-mini/", f"  train/{TRAIN_GENERATOR}/0_real, 1_fake", f"  val/{TRAIN_GENERATOR}/0_real, 1_fake",
+          "  test/<family>/<generator>/0_real, 1_fake   (the same real test crops in every generator's folder)",
+          "  manifest.csv   path, label, split, family, generator, source_photo, crop_box, seed",
+          "  stats.json     everything below, machine-readable", "  grids/  licenses/", "```", "",
+          "| split | family | generator | real | fake |", "|---|---|---|---:|---:|"]
+    gens = sorted({(s, f, g) for (s, f, g, _) in counts if g != "real"},
+                  key=lambda t: (["train", "val", "test"].index(t[0]), names.index(t[2])))
+    for s, f, g in gens:
+        n_real = sum(v for (s2, f2, g2, lab), v in counts.items() if s2 == s and lab == 0) // max(
+            1, len({g2 for (s2, _, g2, lab) in counts if s2 == s and lab == 1}))
+        L.append(f"| {s} | {f} | {g} | {n_real} | {counts[(s, f, g, 1)]} |")
+    L += ["", f"Files: {len(rows)} PNGs. Real crops: {len(reals['train']['images'])} train, {cfg.n_val} val, "
+          f"{cfg.n_test} test.", ""]
+
+    L += ["## How the real images were made", "",
+          f"{len(photos)} genuine camera photographs (landscapes, plants, animals, objects, buildings) from Debian",
+          "wallpaper packages, each checked by eye and EXIF (list in `shared/DATA_SOURCES.md` and below). From each,",
+          f"up to {cfg.per_photo} non-overlapping tiles of 64, 128 and 256 px (50 / 30 / 20 %) are cut and",
+          "downscaled to 32 px with antialiased bilinear resizing (2x, 4x or 8x: this also erases the source JPEG's",
+          "8x8 block grid). **Splits are by photo**: every crop of a photo is in one split only, so no scene",
+          "leaks from training into test.", "",
+          "**One encoding for all.** Every image, real or fake, leaves the pipeline as a float 32x32 image,",
+          "is rounded to 8 bits the same way and written by one function (`ntf_core.bench.encode.save_png`):",
+          "8-bit RGB PNG, zlib level 9, no ICC profile, EXIF, text or gamma chunk. `tests/test_bench.py`",
+          "checks mode, bit depth, size, chunk list and zlib header are identical across real and fake files.", ""]
+
+    L += ["## Generators", "",
+          "| family | generator | how it synthesises | params | training steps | training minutes |",
+          "|---|---|---|---:|---:|---:|"]
+    for fam, gs in FAMILIES.items():
+        for g in gs:
+            if fam == "gan":
+                lg = logs.get(g, {})
+                L.append(f"| {fam} | {g} | {ARCHITECTURES[g]} | {lg.get('params_g', '')} | {cfg.gan_steps} x "
+                         f"{cfg.gan_batch} | {_minutes(stage.get(g)):.1f} |")
+            elif fam == "diffusion":
+                L.append(f"| {fam} | {g} | {ARCHITECTURES[g]} | AE {logs['autoencoder']['params']} + UNet "
+                         f"{logs['denoiser']['params']} | AE {cfg.ae_steps} x 64, UNet {cfg.denoiser_steps} x "
+                         f"{cfg.denoiser_batch} | shared: {_minutes(stage.get('autoencoder')) + _minutes(stage.get('denoiser')):.1f} |")
+            else:
+                L.append(f"| {fam} | {g} | {ARCHITECTURES[g]} | (reuses the models above) | none | none |")
+    L += ["", f"Sampling every generator took {_minutes(stage.get('samples')):.1f} min; the quality checks "
+          f"{_minutes(stage.get('quality')):.1f} min; hardware: {stats['hardware']}.", ""]
+
+    L += ["## Quality bar: KID to the real test crops", "",
+          "Kernel inception distance (lower is closer to real) in the feature space of the ImageNet",
+          "EfficientNet-Lite0 shipped in a PyPI wheel (pooled 1280-d features, images upsampled to 128 px),",
+          f"{cfg.kid_subsets} subsets of 500 per estimate, against the {cfg.n_test} real test crops. Every generator",
+          "must beat two trivial fakes: Gaussian noise with the real pixels' mean and covariance, and real crops",
+          "blurred (downscaled 4x, upsampled back). The real *train* crops (other photos) give the floor.", "",
+          "| images | KID x 100 | std x 100 | beats both trivial fakes |", "|---|---:|---:|:---:|"]
+    for k, (m, sd) in kid.items():
+        verdict = "" if k.startswith(("trivial", "reference")) else ("yes" if m < best_trivial else "**no**")
+        L.append(f"| {k} | {100 * m:.2f} | {100 * sd:.2f} | {verdict} |")
+    L += ["", "## Difficulty: a spectrum classifier trained on the training GAN only", "",
+          "Average precision of `ntf_core.baselines.SpectrumClassifier` (logistic regression on log Fourier",
+          f"magnitudes of the noise residual; Frank et al. 2020 style), trained on real train crops vs `{TRAIN_GENERATOR}`",
+          "train fakes, tested on each generator's test folder. A high AP means the generator leaves a frequency",
+          "trace that the training GAN shares; a low one, a generator this simple detector does not generalise to.",
+          "", "| family | generator | AP |", "|---|---|---:|"]
+    for fam, gs in FAMILIES.items():
+        for g in gs:
+            L.append(f"| {fam} | {g} | {ap[g]:.3f} |")
+    L += ["", "## Samples (64 test images each, shown at 2x)", ""]
+    for name in names:
+        L.append(f"**{name}**  \n![{name}](ntf-mini/grids/{name}.png)  ")
+    L += ["", "## Photographs, splits, licenses and attribution", "",
+          "Each package's full copyright file (authors and per-file licenses) is copied into `ntf-mini/licenses/`.", "",
+          "| photo | split | package | license | file |", "|---|---|---|---|---|"]
+    for pid, p in sorted(photos.items(), key=lambda kv: (kv[1]["split"], kv[0])):
+        L.append(f"| {pid} | {p['split']} | {p['package']} | {p['license']} | `{p['path']}` |")
+    L += ["", "## Limits, said plainly", "",
+          "- 54 scenes is modest diversity; many crops per photo at several scales make up for count, not variety.",
+          "- The photos are wallpapers: downscaled and re-encoded by their packagers, so camera-sensor noise is",
+          "  weaker than in raw photographs. Our own 2x-8x downscaling weakens it further.",
+          "- The generators are small and trained for minutes on a CPU: their fakes are far easier to tell from",
+          "  real by eye than ProGAN's or Stable Diffusion's. What ntf-mini keeps is the *structure* of the",
+          "  problem: one training generator, unseen generators of other families, and shared real images.",
+          "- The three diffusion members share one denoiser and autoencoder; they differ by sampler only, as the",
+          "  paper's DDIM / PNDM rows differ from DDPM mostly by sampler.", ""]
+    card = card or out.parent / "README.md"
+    card.write_text("\n".join(L))
+    return card

@@ -1,0 +1,275 @@
+"""Folders of real and fake images -> datasets of (image, label) with their generator names.
+
+Layouts read (``detect_layout`` tells them apart; every one is also what ``ntf evaluate DIR`` accepts):
+
+- ``cnndetection`` (Wang et al. 2020, and ntf-mini): any folder whose sub-folders named ``0_real`` / ``1_fake``
+  hold the images, at any depth: ``progan_train/<class>/0_real``, ``test/<generator>[/<class>]/1_fake``,
+  ``ntf-mini/test/<family>/<generator>/0_real``. The path between the root and ``0_real`` names the group
+  (generator, or generator/class).
+- ``univfd`` (Ojha et al. 2023 diffusion sets): ``<root>/<generator>/1_fake`` folders without reals, plus one
+  or more real-only folders (``laion/0_real``, ``imagenet/0_real``): pass ``real_dir=`` to pair them, as
+  UnivFD's evaluation does.
+- ``genimage`` (Zhu et al. 2023): ``<generator>/{train,val}/{ai,nature}``; ``nature`` = real, ``ai`` = fake.
+
+Images are opened by ``open_image``, which converts every mode to 8-bit RGB (alpha composited on white, 16-bit
+scaled down, CMYK and palette converted) and turns unreadable files into a ``BadImageError`` naming the file.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+REAL, FAKE = "0_real", "1_fake"
+
+
+class BadImageError(ValueError):
+    """An image file that cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        self.path, self.problem = Path(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+class LayoutError(ValueError):
+    """A folder that is not in any layout we read; the message says what was expected."""
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file as 8-bit RGB, or raise ``BadImageError`` saying why not."""
+    path = Path(path)
+    if not path.exists():
+        raise BadImageError(path, "no such file")
+    if path.is_dir():
+        raise BadImageError(path, "is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise BadImageError(path, "empty file (0 bytes)")
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+                return to_rgb(im)
+    except PermissionError:
+        raise BadImageError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise BadImageError(path, "not an image file PIL can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise BadImageError(path, f"too large to open safely ({err})") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise BadImageError(path, f"corrupt or truncated image ({err})") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> 8-bit RGB. Transparency is composited on white; 16/32-bit greys are scaled, not clipped."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        return Image.fromarray((a / top * 255).round().clip(0, 255).astype(np.uint8)).convert("RGB")
+    if im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        return Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8)).convert("RGB")
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, im).convert("RGB")
+    return im.convert("RGB")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: int  # 0 real, 1 fake
+    group: str  # generator (or generator/class) the sample belongs to
+
+
+def _images_in(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    except PermissionError:
+        raise LayoutError(f"{folder}: permission denied") from None
+
+
+def detect_layout(root: str | os.PathLike) -> str:
+    root = Path(root)
+    if not root.exists():
+        raise LayoutError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise LayoutError(f"{root}: is a file, not a folder")
+    names = {p.name for p in root.rglob("*") if p.is_dir()}
+    if REAL in names or FAKE in names or root.name in (REAL, FAKE):
+        return "cnndetection"
+    if "ai" in names or "nature" in names:
+        return "genimage"
+    raise LayoutError(f"{root}: found no 0_real/1_fake folders (CNNDetection layout) and no ai/nature folders "
+                      "(GenImage layout); see ntf_core.data for the layouts read")
+
+
+def scan_cnndetection(root: str | os.PathLike) -> list[Sample]:
+    """Every image under a ``0_real`` or ``1_fake`` folder below ``root`` (or ``root`` itself)."""
+    root = Path(root)
+    samples = []
+    label_dirs = [root] if root.name in (REAL, FAKE) else sorted(
+        p for p in root.rglob("*") if p.is_dir() and p.name in (REAL, FAKE))
+    for d in label_dirs:
+        rel = d.parent.relative_to(root) if d != root else Path(".")
+        group = rel.as_posix() if rel.as_posix() != "." else root.name
+        samples += [Sample(p, 0 if d.name == REAL else 1, group) for p in _images_in(d)]
+    return samples
+
+
+def scan_genimage(root: str | os.PathLike, split: str | None = None) -> list[Sample]:
+    """GenImage: ``<generator>/<split>/{ai,nature}``; ``split`` = "train" / "val" / None (both)."""
+    root = Path(root)
+    samples = []
+    for d in sorted(p for p in root.rglob("*") if p.is_dir() and p.name in ("ai", "nature")):
+        parts = d.relative_to(root).parts
+        if split is not None and (len(parts) < 2 or parts[-2] != split):
+            continue
+        group = "/".join(parts[:-2]) or root.name
+        samples += [Sample(p, 1 if d.name == "ai" else 0, group) for p in _images_in(d)]
+    return samples
+
+
+def scan(root: str | os.PathLike, layout: str = "auto", split: str | None = None,
+         real_dir: str | os.PathLike | None = None) -> list[Sample]:
+    """All samples of a folder in a known layout; raises ``LayoutError`` with the reason when none are found.
+
+    ``real_dir`` (UnivFD style): a folder of real images (or holding ``0_real``) added to every fake-only group.
+    """
+    layout = detect_layout(root) if layout == "auto" else layout
+    if layout in ("cnndetection", "univfd"):
+        samples = scan_cnndetection(root)
+    elif layout == "genimage":
+        samples = scan_genimage(root, split)
+    else:
+        raise LayoutError(f"unknown layout {layout!r}: use auto, cnndetection, univfd or genimage")
+    if real_dir is not None:
+        real_dir = Path(real_dir)
+        reals_folder = real_dir / REAL if (real_dir / REAL).is_dir() else real_dir
+        reals = _images_in(reals_folder)
+        if not reals:
+            raise LayoutError(f"{reals_folder}: no images in the real folder")
+        fake_only = sorted({s.group for s in samples} - {s.group for s in samples if s.label == 0})
+        samples += [Sample(p, 0, g) for g in fake_only for p in reals]
+    if not samples:
+        raise LayoutError(f"{root}: the {layout} layout was recognised but it holds no images")
+    return samples
+
+
+class ImageFolderDataset(torch.utils.data.Dataset):
+    """(image, label) pairs from a folder in any layout above; ``transform`` maps a PIL RGB image to a tensor.
+
+    ``skip_bad=True`` drops files that fail to open (listed in ``self.skipped``) instead of raising; checking
+    needs one pass over the files, done at construction.
+    """
+
+    def __init__(self, root, transform: Callable | None = None, layout: str = "auto", split: str | None = None,
+                 real_dir=None, groups: Sequence[str] | None = None, skip_bad: bool = False):
+        self.root = Path(root)
+        self.samples = scan(root, layout, split, real_dir)
+        if groups is not None:
+            self.samples = [s for s in self.samples if s.group in set(groups)]
+        self.transform = transform
+        self.skipped: list[BadImageError] = []
+        if skip_bad:
+            good = []
+            for s in self.samples:
+                try:
+                    open_image(s.path)
+                    good.append(s)
+                except BadImageError as err:
+                    self.skipped.append(err)
+            self.samples = good
+
+    def __len__(self):
+        return len(self.samples)
+
+    @property
+    def labels(self) -> list[int]:
+        return [s.label for s in self.samples]
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted({s.group for s in self.samples})
+
+    def __getitem__(self, i):
+        s = self.samples[i]
+        img = open_image(s.path)
+        return (self.transform(img) if self.transform else img), s.label
+
+
+def load_tensor(paths: Sequence[str | os.PathLike], size: int | None = None) -> torch.Tensor:
+    """Images as float [N, 3, H, W] in [0, 1]; all must share one size unless ``size`` resizes them."""
+    from torchvision.transforms.v2 import functional as TF
+    out = []
+    for p in paths:
+        x = TF.to_dtype(TF.pil_to_tensor(open_image(p)), torch.float32, scale=True)
+        if size is not None and tuple(x.shape[-2:]) != (size, size):
+            x = TF.resize(x, [size, size], antialias=True)
+        out.append(x)
+    shapes = {tuple(x.shape) for x in out}
+    if len(shapes) > 1:
+        raise ValueError(f"images differ in size ({sorted(shapes)[:3]}...): pass size= to resize them")
+    return torch.stack(out)
+
+
+# -- ntf-mini ------------------------------------------------------------------------------------------------
+
+def default_mini_root() -> Path:
+    """data_samples/ntf-mini of this checkout (or $NTF_MINI)."""
+    env = os.environ.get("NTF_MINI")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "data_samples" / "ntf-mini"
+
+
+def read_manifest(root: str | os.PathLike | None = None) -> list[dict]:
+    import csv
+    root = Path(root) if root else default_mini_root()
+    path = root / "manifest.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no manifest; is {root} an ntf-mini folder? "
+                                "(build one with `python -m ntf_core.bench build`)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        r["label"] = int(r["label"])
+    return rows
+
+
+def mini_images(split: str, generator: str | None = None, label: int | None = None, root=None,
+                limit: int | None = None) -> torch.Tensor:
+    """ntf-mini images as a float tensor, selected from the manifest (all 32x32, so no resize).
+
+    ``generator`` is a manifest name ("real", "dcgan", "ddim", ...); ``label`` 0 or 1; ``limit`` the first n.
+    """
+    root = Path(root) if root else default_mini_root()
+    rows = [r for r in read_manifest(root) if r["split"] == split
+            and (generator is None or r["generator"] == generator)
+            and (label is None or r["label"] == label)]
+    seen, paths = set(), []
+    for r in rows:  # the real test crops sit in every generator's folder: take each crop once
+        key = (r["label"], Path(r["path"]).name) if r["label"] == 0 else r["path"]
+        if key not in seen:
+            seen.add(key)
+            paths.append(root / r["path"])
+    if not paths:
+        raise ValueError(f"no ntf-mini images for split={split!r} generator={generator!r} label={label!r}")
+    return load_tensor(paths[:limit])
+
+
+def manifest_counts(rows: list[dict]) -> list[tuple]:
+    """(split, family, generator, n_real, n_fake) per folder of ntf-mini, in manifest order."""
+    from collections import Counter
+    folders = Counter((r["split"], r["path"].rsplit("/", 2)[0], r["label"]) for r in rows)
+    fam = {(r["split"], r["path"].rsplit("/", 2)[0]): (r["family"], r["generator"]) for r in rows if r["label"] == 1}
+    return [(s, *fam[(s, d)], folders[(s, d, 0)], folders[(s, d, 1)]) for (s, d) in fam]

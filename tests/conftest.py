@@ -1,0 +1,32 @@
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+MINI = ROOT / "data_samples" / "ntf-mini"
+
+
+def smooth_photo(seed: int, w: int = 420, h: int = 300) -> Image.Image:
+    """A photo-like fixture: smooth random colour fields plus a little noise."""
+    rng = np.random.default_rng(seed)
+    small = rng.uniform(0, 255, (h // 30 + 1, w // 30 + 1, 3)).astype(np.uint8)
+    big = np.asarray(Image.fromarray(small).resize((w, h), Image.Resampling.BICUBIC), dtype=np.float64)
+    return Image.fromarray(np.clip(big + rng.normal(0, 6, big.shape), 0, 255).astype(np.uint8))
+
+
+@pytest.fixture
+def fixture_photos(tmp_path):
+    """Five JPEG 'photos' carrying an ICC profile and EXIF, as real camera files do."""
+    from PIL import ImageCms
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    paths = []
+    for i in range(5):
+        exif = Image.Exif()
+        exif[0x010F] = "FixtureCam"
+        p = tmp_path / f"photo{i}.jpg"
+        smooth_photo(i).save(p, quality=92, icc_profile=icc, exif=exif)
+        paths.append(str(p))
+    return paths

@@ -1,0 +1,164 @@
+"""The ntf-mini recipe: determinism, one encoding for real and fake, KID, and the shipped benchmark's promises."""
+import csv
+import filecmp
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ntf_core.bench import encode, kid, multistep
+from ntf_core.bench.__main__ import main as bench_main
+from conftest import MINI
+
+
+def build_tiny(photos, out):
+    assert bench_main(["build", "--preset", "tiny", "--out", str(out / "ntf-mini"), "--work", str(out / "work"),
+                       "--photos", *photos]) == 0
+    return out / "ntf-mini"
+
+
+@pytest.fixture(scope="module")
+def tiny_builds(tmp_path_factory):
+    import conftest
+    src = tmp_path_factory.mktemp("photos")
+    paths = []
+    from PIL import ImageCms, Image
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for i in range(5):
+        p = src / f"photo{i}.jpg"
+        exif = Image.Exif()
+        exif[0x010F] = "FixtureCam"
+        conftest.smooth_photo(i).save(p, quality=92, icc_profile=icc, exif=exif)
+        paths.append(str(p))
+    a = build_tiny(paths, tmp_path_factory.mktemp("a"))
+    b = build_tiny(paths, tmp_path_factory.mktemp("b"))
+    return a, b
+
+
+def test_tiny_build_is_deterministic(tiny_builds):
+    a, b = tiny_builds
+    assert (a / "manifest.csv").read_text() == (b / "manifest.csv").read_text()
+    files = [p.relative_to(a) for p in a.rglob("*.png") if "grids" not in p.parts]
+    assert len(files) > 100
+    mismatch = [f for f in files if not filecmp.cmp(a / f, b / f, shallow=False)]
+    assert mismatch == []
+
+
+def test_tiny_build_layout_and_splits(tiny_builds):
+    a, _ = tiny_builds
+    rows = list(csv.DictReader(open(a / "manifest.csv")))
+    assert {r["split"] for r in rows} == {"train", "val", "test"}
+    for r in rows:
+        assert (a / r["path"]).is_file()
+        assert r["path"].split("/")[-2] == ("0_real" if r["label"] == "0" else "1_fake")
+    splits_of_photo = defaultdict(set)
+    for r in rows:
+        if r["label"] == "0":
+            splits_of_photo[r["source_photo"]].add(r["split"])
+    assert all(len(s) == 1 for s in splits_of_photo.values()), "a photo appears in two splits"
+    gens = {r["generator"] for r in rows if r["split"] == "test" and r["label"] == "1"}
+    assert len(gens) == 9
+    stats = json.loads((a / "stats.json").read_text())
+    assert set(stats["spectrum_ap"]) == gens
+    assert (a.parent / "README.md").read_text().startswith("# ntf-mini")
+
+
+def _signatures(root, per_folder=None):
+    sigs = {}
+    for folder in sorted({p.parent for p in root.rglob("*.png") if "grids" not in p.parts}):
+        for p in sorted(folder.glob("*.png"))[:per_folder]:
+            sigs.setdefault(encode.encoding_signature(p), []).append(p)
+    return sigs
+
+
+def test_real_and_fake_files_share_one_encoding(tiny_builds):
+    """The fixture photos carry an ICC profile and EXIF: none of it may reach the real crops."""
+    sigs = _signatures(tiny_builds[0])
+    assert len(sigs) == 1, {k: v[:2] for k, v in sigs.items()}
+    mode, size, info, chunks, ihdr, zlib_header = next(iter(sigs))
+    assert mode == "RGB" and size == (32, 32) and info == () and chunks == ("IHDR", "IDAT", "IEND")
+
+
+def test_mmd_matches_hand_computation():
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([[1.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    k = lambda a, b: (a @ b / 2 + 1) ** 3
+    kxx = 2 * k(x[0], x[1]) / 2  # off-diagonal mean
+    kyy = 2 * k(y[0], y[1]) / 2
+    kxy = sum(k(a, b) for a in x for b in y) / 4
+    assert kid.mmd2_poly(x, y) == pytest.approx(float(kxx + kyy - 2 * kxy))
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(600, 16, generator=g, dtype=torch.float64), torch.randn(600, 16, generator=g, dtype=torch.float64)
+    same, _ = kid.kid(a, b, subsets=10, subset_size=300)
+    shifted, _ = kid.kid(a, b + 0.5, subsets=10, subset_size=300)
+    assert abs(same) < 0.02 < shifted
+
+
+def test_trivial_fakes():
+    g = torch.Generator().manual_seed(0)
+    reals = torch.rand(400, 3, 4, 4, generator=g) * 0.5 + 0.25
+    fakes = kid.gaussian_fakes(reals, 4000, seed=1)
+    assert fakes.shape == (4000, 3, 4, 4)
+    assert torch.allclose(fakes.mean(0), reals.mean(0), atol=0.02)
+    blurred = kid.blurred_fakes(torch.rand(2, 3, 32, 32, generator=g))
+    assert blurred.shape == (2, 3, 32, 32)
+    const = torch.full((1, 3, 32, 32), 0.3)
+    assert torch.allclose(kid.blurred_fakes(const), const, atol=1e-5)
+
+
+def test_blend_region_keeps_the_background_outside_the_mask():
+    bg, donor = torch.zeros(8, 3, 32, 32), torch.ones(8, 3, 32, 32)
+    out = multistep.blend_region(bg, donor, seed=0)
+    assert out.min() >= 0 and out.max() <= 1
+    frac = out[:, 0].mean(dim=(1, 2))
+    assert ((frac > 0.1) & (frac < 0.6)).all()  # a 12-20 px rectangle of a 32 px image
+    assert (out.flatten(1) == 0).any(dim=1).all()  # and background remains untouched somewhere
+
+
+def test_save_png_refuses_wrong_sizes_and_nan(tmp_path):
+    with pytest.raises(ValueError, match="32x32"):
+        encode.save_png(torch.zeros(3, 16, 16), tmp_path / "x.png")
+    with pytest.raises(ValueError, match="NaN"):
+        encode.save_png(torch.full((3, 32, 32), float("nan")), tmp_path / "x.png")
+
+
+# -- the shipped benchmark ------------------------------------------------------------------------------------
+shipped = pytest.mark.skipif(not (MINI / "manifest.csv").exists(), reason="data_samples/ntf-mini not built")
+
+
+@shipped
+def test_shipped_counts_and_splits():
+    rows = list(csv.DictReader(open(MINI / "manifest.csv")))
+    c = Counter((r["split"], r["generator"], r["label"]) for r in rows)
+    assert c[("train", "real", "0")] >= 3000 and c[("train", "dcgan", "1")] >= 3000
+    assert c[("val", "real", "0")] >= 500 and c[("val", "dcgan", "1")] >= 500
+    test_gens = {g for (s, g, lab) in c if s == "test" and lab == "1"}
+    assert len(test_gens) >= 8
+    assert all(c[("test", g, "1")] >= 800 for g in test_gens)
+    real_test = {Path(r["path"]).name for r in rows if r["split"] == "test" and r["label"] == "0"}
+    assert len(real_test) >= 800
+    photo_splits = defaultdict(set)
+    for r in rows:
+        if r["label"] == "0":
+            photo_splits[r["source_photo"]].add(r["split"])
+    assert all(len(s) == 1 for s in photo_splits.values())
+    missing = [r["path"] for r in rows if not (MINI / r["path"]).is_file()]
+    assert missing == []
+
+
+@shipped
+def test_shipped_real_and_fake_share_one_encoding():
+    sigs = _signatures(MINI, per_folder=60)
+    assert len(sigs) == 1, {k: [str(p) for p in v[:2]] for k, v in sigs.items()}
+
+
+@shipped
+def test_shipped_size_under_80_mb():
+    total = sum(p.stat().st_size for p in MINI.parent.rglob("*") if p.is_file())
+    assert total < 80e6, f"data_samples/ holds {total / 1e6:.1f} MB"

@@ -1,0 +1,122 @@
+"""ntf_core.data on tiny fixture trees of every layout we read, and on files that go wrong."""
+import os
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ntf_core import data
+
+
+def img(path, color=(10, 20, 30), size=(8, 8), mode="RGB"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color if mode == "RGB" else color[0]).save(path)
+    return path
+
+
+def test_cnndetection_layouts(tmp_path):
+    # Wang2020 training tree: progan_train/<class>/0_real|1_fake
+    for cls in ("cat", "car"):
+        img(tmp_path / "progan_train" / cls / "0_real" / "a.png")
+        img(tmp_path / "progan_train" / cls / "1_fake" / "b.png")
+        img(tmp_path / "progan_train" / cls / "1_fake" / "c.jpg")
+    # test sets with and without class folders
+    img(tmp_path / "test" / "stylegan" / "bedroom" / "0_real" / "a.png")
+    img(tmp_path / "test" / "stylegan" / "bedroom" / "1_fake" / "a.png")
+    img(tmp_path / "test" / "deepfake" / "0_real" / "a.png")
+    img(tmp_path / "test" / "deepfake" / "1_fake" / "a.png")
+    (tmp_path / "test" / "deepfake" / "1_fake" / "notes.txt").write_text("not an image, ignored")
+
+    assert data.detect_layout(tmp_path / "progan_train") == "cnndetection"
+    train = data.ImageFolderDataset(tmp_path / "progan_train")
+    assert len(train) == 6 and sorted(train.labels) == [0, 0, 1, 1, 1, 1]
+    assert train.groups == ["car", "cat"]
+    test = data.ImageFolderDataset(tmp_path / "test")
+    assert test.groups == ["deepfake", "stylegan/bedroom"]
+    x, y = test[0]
+    assert x.mode == "RGB" and y in (0, 1)
+    # pointing at one label folder directly works too
+    assert data.scan(tmp_path / "test" / "deepfake" / "1_fake")[0].label == 1
+
+
+def test_univfd_pairs_fake_only_folders_with_a_real_folder(tmp_path):
+    for gen in ("glide_100_10", "ldm_200"):
+        img(tmp_path / "diffusion_datasets" / gen / "1_fake" / "f.png")
+    img(tmp_path / "diffusion_datasets" / "laion" / "0_real" / "r1.png")
+    img(tmp_path / "diffusion_datasets" / "laion" / "0_real" / "r2.png")
+    ds = data.ImageFolderDataset(tmp_path / "diffusion_datasets" / "ldm_200",
+                                 real_dir=tmp_path / "diffusion_datasets" / "laion")
+    assert sorted(ds.labels) == [0, 0, 1]
+
+
+def test_genimage_layout(tmp_path):
+    for gen in ("ADM", "Midjourney"):
+        for split in ("train", "val"):
+            img(tmp_path / gen / split / "ai" / "x.png")
+            img(tmp_path / gen / split / "nature" / "y.JPEG")
+    assert data.detect_layout(tmp_path) == "genimage"
+    val = data.ImageFolderDataset(tmp_path, split="val")
+    assert len(val) == 4 and val.groups == ["ADM", "Midjourney"] and sorted(val.labels) == [0, 0, 1, 1]
+    assert len(data.ImageFolderDataset(tmp_path)) == 8
+
+
+@pytest.mark.parametrize("make, problem", [
+    (lambda p: p.write_bytes(b""), "empty file"),
+    (lambda p: p.write_text("hello, I am text"), "not an image"),
+    (lambda p: p.write_bytes(open(img(p.parent / "full.jpg", size=(64, 64)), "rb").read()[:200]), "truncated"),
+])
+def test_bad_files_are_named(tmp_path, make, problem):
+    p = tmp_path / "bad.jpg"
+    make(p)
+    with pytest.raises(data.BadImageError, match=problem) as err:
+        data.open_image(p)
+    assert str(p) in str(err.value)
+
+
+def test_missing_file_and_folders(tmp_path):
+    with pytest.raises(data.BadImageError, match="no such file"):
+        data.open_image(tmp_path / "nope.png")
+    with pytest.raises(data.LayoutError, match="no such folder"):
+        data.scan(tmp_path / "nope")
+    (tmp_path / "plain").mkdir()
+    img(tmp_path / "plain" / "a.png")
+    with pytest.raises(data.LayoutError, match="0_real/1_fake"):
+        data.scan(tmp_path / "plain")
+    (tmp_path / "empty" / "0_real").mkdir(parents=True)
+    with pytest.raises(data.LayoutError, match="holds no images"):
+        data.scan(tmp_path / "empty")
+
+
+def test_skip_bad_lists_what_it_skipped(tmp_path):
+    img(tmp_path / "0_real" / "good.png")
+    (tmp_path / "1_fake").mkdir()
+    (tmp_path / "1_fake" / "bad.png").write_bytes(b"")
+    ds = data.ImageFolderDataset(tmp_path, skip_bad=True)
+    assert len(ds) == 1 and [e.path.name for e in ds.skipped] == ["bad.png"]
+
+
+def test_modes_convert_to_rgb_correctly(tmp_path):
+    grey = img(tmp_path / "g.png", (100,), mode="L")
+    assert data.open_image(grey).getpixel((0, 0)) == (100, 100, 100)
+    rgba = Image.new("RGBA", (4, 4), (255, 0, 0, 0))  # fully transparent red -> white background
+    rgba.save(tmp_path / "a.png")
+    assert data.open_image(tmp_path / "a.png").getpixel((0, 0)) == (255, 255, 255)
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))  # CMYK red
+    cmyk.save(tmp_path / "c.jpg")
+    r, g, b = data.open_image(tmp_path / "c.jpg").getpixel((0, 0))
+    assert r > 200 and g < 60 and b < 60
+    sixteen = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    sixteen.save(tmp_path / "s.png")
+    assert data.open_image(tmp_path / "s.png").getpixel((0, 0)) == (255, 255, 255)  # scaled, not clipped to 255/65535
+
+
+def test_load_tensor_and_resize(tmp_path):
+    a = img(tmp_path / "a.png", (255, 0, 0), size=(8, 8))
+    b = img(tmp_path / "b.png", (0, 0, 255), size=(16, 16))
+    with pytest.raises(ValueError, match="differ in size"):
+        data.load_tensor([a, b])
+    x = data.load_tensor([a, b], size=8)
+    assert x.shape == (2, 3, 8, 8) and x[0, 0].min() == 1.0 and x[1, 2].min() == 1.0
