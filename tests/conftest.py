@@ -1,8 +1,6 @@
-import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,16 +15,15 @@ def smooth_photo(seed: int, w: int = 420, h: int = 300) -> Image.Image:
     return Image.fromarray(np.clip(big + rng.normal(0, 6, big.shape), 0, 255).astype(np.uint8))
 
 
-@pytest.fixture
-def fixture_photos(tmp_path):
-    """Five JPEG 'photos' carrying an ICC profile and EXIF, as real camera files do."""
+def write_fixture_photos(folder: Path, n: int = 5) -> list[str]:
+    """n JPEG 'photos' carrying an ICC profile and EXIF, as real camera files do."""
     from PIL import ImageCms
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     paths = []
-    for i in range(5):
+    for i in range(n):
         exif = Image.Exif()
         exif[0x010F] = "FixtureCam"
-        p = tmp_path / f"photo{i}.jpg"
+        p = folder / f"photo{i}.jpg"
         smooth_photo(i).save(p, quality=92, icc_profile=icc, exif=exif)
         paths.append(str(p))
     return paths

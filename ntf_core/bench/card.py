@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
+from ..data import manifest_counts
 from ..viz import image_grid
 from .build import FAMILIES, MULTISTEP, TRAIN_GENERATOR, config_dict, hardware
 from .encode import SIZE
@@ -83,12 +84,8 @@ def write_card(builder, reals, fakes, quality, rows, total_seconds: float, card:
           "  manifest.csv   path, label, split, family, generator, source_photo, crop_box, seed",
           "  stats.json     everything below, machine-readable", "  grids/  licenses/", "```", "",
           "| split | family | generator | real | fake |", "|---|---|---|---:|---:|"]
-    gens = sorted({(s, f, g) for (s, f, g, _) in counts if g != "real"},
-                  key=lambda t: (["train", "val", "test"].index(t[0]), names.index(t[2])))
-    for s, f, g in gens:
-        n_real = sum(v for (s2, f2, g2, lab), v in counts.items() if s2 == s and lab == 0) // max(
-            1, len({g2 for (s2, _, g2, lab) in counts if s2 == s and lab == 1}))
-        L.append(f"| {s} | {f} | {g} | {n_real} | {counts[(s, f, g, 1)]} |")
+    for split, fam, gen, n_real, n_fake in manifest_counts(rows):
+        L.append(f"| {split} | {fam} | {gen} | {n_real} | {n_fake} |")
     L += ["", f"Files: {len(rows)} PNGs. Real crops: {len(reals['train']['images'])} train, {cfg.n_val} val, "
           f"{cfg.n_test} test.", ""]
 
