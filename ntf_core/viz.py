@@ -63,3 +63,12 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
     fig.update_layout(title=title or "radial profile of the residual's mean log spectrum",
                       xaxis_title="spatial frequency (cycles per 32 px)", yaxis_title="mean log |F|", height=420)
     return fig
+
+
+def png(image: Image.Image):
+    """A PIL image as an IPython PNG display object (one mimetype, lossless, small in the stored notebook)."""
+    import io
+    from IPython.display import Image as IPyImage
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return IPyImage(data=buf.getvalue(), format="png")

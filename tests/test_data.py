@@ -120,3 +120,4 @@ def test_load_tensor_and_resize(tmp_path):
         data.load_tensor([a, b])
     x = data.load_tensor([a, b], size=8)
     assert x.shape == (2, 3, 8, 8) and x[0, 0].min() == 1.0 and x[1, 2].min() == 1.0
+

@@ -277,7 +277,7 @@ class Builder:
         self.log(f"[write] {len(rows)} images under {root}")
         return rows
 
-    def quality(self, reals, fakes):
+    def quality(self, reals, fakes, ae):
         def run():
             from ..baselines import SpectrumClassifier
             from ..models import EfficientNetLite0
@@ -294,6 +294,7 @@ class Builder:
                 "trivial: Gaussian (real pixel mean + covariance)": K.gaussian_fakes(train_real, n, cfg.seed),
                 "trivial: real crops blurred (4x down, up)": K.blurred_fakes(train_real[-n:]),
                 "reference: real train crops (other photos)": train_real[-n:],
+                "reference: autoencoder reconstructions of train crops": ae.decode(ae.encode(train_real[-n:])).detach(),
             }
             for names in FAMILIES.values():
                 for name in names:
@@ -326,7 +327,7 @@ class Builder:
         unet.eval()
         fakes = self.samples(reals, gen_models, ae, unet)
         fakes = {k: v for k, v in fakes.items() if k != "seconds"}
-        quality = self.quality(reals, fakes)
+        quality = self.quality(reals, fakes, ae)
         rows = self.write(reals, fakes)
         from .card import write_card
         write_card(self, reals, fakes, quality, rows, total_seconds=time.perf_counter() - t0, card=card)
@@ -336,7 +337,12 @@ class Builder:
 def hardware() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads ({platform.processor() or 'unknown'})"
+    model = platform.processor() or "unknown model"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{platform.machine()} CPU ({model}), {torch.get_num_threads()} threads"
 
 
 def config_dict(cfg: BuildConfig) -> dict:
