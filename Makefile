@@ -20,7 +20,7 @@ course: $(STAMP)
 
 # Unit tests, every notebook through papermill with small parameters, and nbval against the stored outputs.
 test: $(STAMP)
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
