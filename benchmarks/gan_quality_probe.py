@@ -17,7 +17,7 @@ import torch
 from ntf_core.bench import gans, kid as K
 from ntf_core.models import EfficientNetLite0
 
-VARIANTS = {"base": {}, "ema+diffaug": {"ema": 0.999, "diffaug": True}}
+VARIANTS = {"base": {"ema": 0.0}, "ema+diffaug": {"ema": 0.999, "diffaug": True}}
 
 
 def main():

@@ -57,7 +57,11 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 im.load()
-                return to_rgb(im)
+                mode = im.mode
+                try:
+                    return to_rgb(im)
+                except ValueError:
+                    raise BadImageError(path, f"unsupported image mode {mode!r}") from None
     except PermissionError:
         raise BadImageError(path, "permission denied") from None
     except UnidentifiedImageError:
@@ -74,9 +78,10 @@ def to_rgb(im: Image.Image) -> Image.Image:
         a = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
         return Image.fromarray((a / top * 255).round().clip(0, 255).astype(np.uint8)).convert("RGB")
-    if im.mode == "F":
+    if im.mode == "F":  # float images: [0, 1] if they fit there, else taken as 0-255
         a = np.asarray(im, dtype=np.float64)
-        return Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8)).convert("RGB")
+        a = a * 255 if a.max() <= 1.0 else a
+        return Image.fromarray(a.round().clip(0, 255).astype(np.uint8)).convert("RGB")
     if im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):

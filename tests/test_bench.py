@@ -13,6 +13,10 @@ from ntf_core.bench.__main__ import main as bench_main
 from conftest import MINI, write_fixture_photos
 
 
+def photos_of(work):
+    return json.loads((work / "config.json").read_text())["photo_paths"]
+
+
 def build_tiny(photos, out):
     assert bench_main(["build", "--preset", "tiny", "--out", str(out / "ntf-mini"), "--work", str(out / "work"),
                        "--photos", *photos]) == 0
@@ -42,8 +46,8 @@ def test_an_interrupted_build_resumes_to_the_same_result(tiny_builds, tmp_path):
     work = b.parent / "work"
     for stage in ("stylegan", "samples", "quality"):
         (work / f"{stage}.pt").unlink()
-    # the photos are only read by the reals stage, which is reused: a missing path proves it is not rerun
-    assert bench_main(["build", "--preset", "tiny", "--out", str(b), "--work", str(work), "--photos", "unused.jpg"]) == 0
+    assert bench_main(["build", "--preset", "tiny", "--out", str(b), "--work", str(work),
+                       "--photos", *photos_of(work)]) == 0
     assert (a / "manifest.csv").read_text() == (b / "manifest.csv").read_text()
     files = [p.relative_to(a) for p in a.rglob("*.png") if "grids" not in p.parts]
     assert all(filecmp.cmp(a / f, b / f, shallow=False) for f in files)
@@ -65,7 +69,8 @@ def test_tiny_build_layout_and_splits(tiny_builds):
     assert len(gens) == 9
     stats = json.loads((a / "stats.json").read_text())
     assert set(stats["spectrum_ap"]) == gens
-    assert (a.parent / "README.md").read_text().startswith("# ntf-mini")
+    card = (a / "README.md").read_text()
+    assert card.startswith("# ntf-mini") and "](grids/dcgan.png)" in card
 
 
 def _signatures(root, per_folder=None):
@@ -82,6 +87,19 @@ def test_real_and_fake_files_share_one_encoding(tiny_builds):
     assert len(sigs) == 1, {k: v[:2] for k, v in sigs.items()}
     mode, size, info, chunks, ihdr, zlib_header = next(iter(sigs))
     assert mode == "RGB" and size == (32, 32) and info == () and chunks == ("IHDR", "IDAT", "IEND")
+
+
+def test_a_work_folder_serves_one_configuration_and_out_is_never_another_dataset(tiny_builds, tmp_path):
+    a, _ = tiny_builds
+    work, photos = a.parent / "work", photos_of(a.parent / "work")
+    with pytest.raises(SystemExit, match="another configuration.*seed"):
+        bench_main(["build", "--preset", "tiny", "--seed", "1", "--out", str(tmp_path / "x"),
+                    "--work", str(work), "--photos", *photos])
+    other = tmp_path / "someone-elses-dataset"
+    (other / "train" / "0_real").mkdir(parents=True)
+    with pytest.raises(SystemExit, match="refusing to overwrite"):
+        bench_main(["build", "--preset", "tiny", "--out", str(other), "--work", str(work), "--photos", *photos])
+    assert (other / "train" / "0_real").is_dir()
 
 
 def test_mmd_matches_hand_computation():

@@ -108,9 +108,9 @@ def test_modes_convert_to_rgb_correctly(tmp_path):
     cmyk.save(tmp_path / "c.jpg")
     r, g, b = data.open_image(tmp_path / "c.jpg").getpixel((0, 0))
     assert r > 200 and g < 60 and b < 60
-    sixteen = Image.fromarray(np.full((4, 4), 65535, np.uint16))
+    sixteen = Image.fromarray(np.full((4, 4), 25700, np.uint16))  # 25700 / 65535 = 100 / 255
     sixteen.save(tmp_path / "s.png")
-    assert data.open_image(tmp_path / "s.png").getpixel((0, 0)) == (255, 255, 255)  # scaled, not clipped to 255/65535
+    assert data.open_image(tmp_path / "s.png").getpixel((0, 0)) == (100, 100, 100)  # scaled, not clipped
 
 
 def test_load_tensor_and_resize(tmp_path):

@@ -96,6 +96,17 @@ class Builder:
     def __init__(self, out: Path, work: Path, cfg: BuildConfig, log=print):
         self.out, self.work, self.cfg, self.log = Path(out), Path(work), cfg, log
         self.work.mkdir(parents=True, exist_ok=True)
+        # Stage results are reused by name, so a work folder serves one configuration only.
+        fingerprint = {k: v for k, v in config_dict(cfg).items() if k != "device"}
+        saved = self.work / "config.json"
+        if saved.exists():
+            before = json.loads(saved.read_text())
+            if before != fingerprint:
+                diff = sorted(k for k in set(before) | set(fingerprint) if before.get(k) != fingerprint.get(k))
+                raise SystemExit(f"{self.work} holds stage results of another configuration (differs in: "
+                                 f"{', '.join(diff)}). Use another --work folder, or delete this one to rebuild.")
+        else:
+            saved.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
 
     # -- stage plumbing -----------------------------------------------------------------------------------
     def _stage(self, name: str, fn):
@@ -236,7 +247,10 @@ class Builder:
     def write(self, reals, fakes):
         """PNG files in the CNNDetection layout, and manifest.csv (one row per file)."""
         cfg, root = self.cfg, self.out
-        if root.exists():
+        if root.exists() and any(root.iterdir()):
+            if not (root / "manifest.csv").exists():
+                raise SystemExit(f"{root} is not empty and holds no ntf-mini manifest.csv: refusing to overwrite "
+                                 "it (is it another dataset?). Choose an empty or new --out folder.")
             for sub in ("train", "val", "test"):
                 shutil.rmtree(root / sub, ignore_errors=True)
         rows = []
@@ -334,8 +348,8 @@ class Builder:
         return rows
 
 
-def hardware() -> str:
-    if torch.cuda.is_available():
+def hardware(device: str = "cpu") -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     model = platform.processor() or "unknown model"
     try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections import Counter
@@ -19,7 +20,8 @@ from .photos import APT_PACKAGES
 ARCHITECTURES = {
     "dcgan": "DCGAN: transposed convs + batch norm; BCE loss. **Training generator** (ProGAN's role)",
     "sngan": "nearest upsampling + 3x3 convs; spectrally normalised critic, hinge loss",
-    "stylegan": "mapping MLP, learned constant, modulated/demodulated convs, noise, bilinear upsampling",
+    "stylegan": "mapping MLP, learned constant, modulated/demodulated convs, noise, bilinear upsampling; "
+                "spectrally normalised critic, generator weights averaged (EMA 0.999)",
     "ddpm": "latent diffusion (AE 32->8x8x8 + UNet2DModel), diffusers DDPMScheduler, 1000 ancestral steps",
     "ddim": "the same latent diffusion model, DDIMScheduler, 50 steps, eta = 0",
     "pndm": "the same latent diffusion model, PNDMScheduler, 50 steps",
@@ -86,7 +88,7 @@ def write_card(builder, reals, fakes, quality, rows, total_seconds: float, card:
 
     best_trivial = min(kid[GAUSS][0], kid[BLUR][0])
     stats = {
-        "version": __version__, "config": config_dict(cfg), "hardware": hardware(), "torch": torch.__version__,
+        "version": __version__, "config": config_dict(cfg), "hardware": hardware(cfg.device), "torch": torch.__version__,
         "python": sys.version.split()[0], "total_minutes_this_run": total_seconds / 60,
         "total_minutes_all_stages": sum(_minutes(v) for v in stage.values()),
         "stage_minutes": {k: _minutes(v) for k, v in stage.items()},
@@ -181,8 +183,10 @@ def write_card(builder, reals, fakes, quality, rows, total_seconds: float, card:
           ""]
     L += _markdown(["family", "generator", "AP"], difficulty_rows(ap))
     L += ["", "## Samples (64 test images each, shown at 2x)", ""]
+    card = card or out / "README.md"
+    rel = Path(os.path.relpath(grids, card.parent)).as_posix()
     for name in names:
-        L.append(f"**{name}**  \n![{name}](ntf-mini/grids/{name}.png)  ")
+        L.append(f"**{name}**  \n![{name}]({rel}/{name}.png)  ")
     L += ["", "## Photographs, splits, licenses and attribution", "",
           "Each package's full copyright file (authors and per-file licenses) is copied into `ntf-mini/licenses/`.", "",
           "| photo | split | package | license | file |", "|---|---|---|---|---|"]
@@ -197,6 +201,5 @@ def write_card(builder, reals, fakes, quality, rows, total_seconds: float, card:
           "  problem: one training generator, unseen generators of other families, and shared real images.",
           "- The three diffusion members share one denoiser and autoencoder; they differ by sampler only, as the",
           "  paper's DDIM / PNDM rows differ from DDPM mostly by sampler.", ""]
-    card = card or out.parent / "README.md"
     card.write_text("\n".join(L))
     return card
