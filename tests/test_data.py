@@ -1,11 +1,7 @@
 """ntf_core.data on tiny fixture trees of every layout we read, and on files that go wrong."""
-import os
-import struct
-import zlib
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ntf_core import data

@@ -20,7 +20,7 @@ import json
 import platform
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +223,7 @@ class Builder:
             n_train = len(reals["train"]["images"])
             out = {}
             # the training GAN also supplies the training and validation fakes
-            n = {"dcgan": n_train + cfg.n_val + cfg.n_test}
+            n = {TRAIN_GENERATOR: n_train + cfg.n_val + cfg.n_test}
             for name, g in gen_models.items():
                 out[name] = _u8(gans.sample_gan(g, n.get(name, cfg.n_test), seed=_seed(cfg, "sample-" + name)))
                 self.log(f"  sampled {name}")
