@@ -117,3 +117,16 @@ def test_load_tensor_and_resize(tmp_path):
     x = data.load_tensor([a, b], size=8)
     assert x.shape == (2, 3, 8, 8) and x[0, 0].min() == 1.0 and x[1, 2].min() == 1.0
 
+
+
+def test_tiny_and_oversized_images(tmp_path, monkeypatch):
+    one = img(tmp_path / "one.png", (1, 2, 3), size=(1, 1))
+    assert data.open_image(one).getpixel((0, 0)) == (1, 2, 3)
+    big = img(tmp_path / "big.png", size=(20, 20))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 150)  # 400 px: over twice the limit, PIL's hard error
+    with pytest.raises(data.BadImageError, match="too large") as err:
+        data.open_image(big)
+    assert "big.png" in str(err.value)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # between 1x and 2x: PIL only warns; we refuse too
+    with pytest.raises(data.BadImageError, match="too large"):
+        data.open_image(big)
