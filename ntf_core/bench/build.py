@@ -35,6 +35,11 @@ FAMILIES = {
     "diffusion": ["ddpm", "ddim", "pndm"],
     "multistep": ["gan_gan", "gan_dm", "dm_gan"],
 }
+# the KID table's rows besides the generators (the data card and notebook 00 read them by these names)
+GAUSS = "trivial: Gaussian (real pixel mean + covariance)"
+BLUR = "trivial: real crops blurred (4x down, up)"
+REF_TRAIN = "reference: real train crops (other photos)"
+REF_AE = "reference: autoencoder reconstructions of train crops"
 TRAIN_GENERATOR = "dcgan"  # plays ProGAN's role: the only generator whose fakes are seen in training
 MULTISTEP = {
     "gan_gan": "a StyleGAN image with a feathered SNGAN-made rectangle pasted in (GAN-GAN swap)",
@@ -305,10 +310,10 @@ class Builder:
             train_real = _f(reals["train"]["images"])
             n = cfg.n_test
             candidates = {
-                "trivial: Gaussian (real pixel mean + covariance)": K.gaussian_fakes(train_real, n, cfg.seed),
-                "trivial: real crops blurred (4x down, up)": K.blurred_fakes(train_real[-n:]),
-                "reference: real train crops (other photos)": train_real[-n:],
-                "reference: autoencoder reconstructions of train crops": ae.decode(ae.encode(train_real[-n:])).detach(),
+                GAUSS: K.gaussian_fakes(train_real, n, cfg.seed),
+                BLUR: K.blurred_fakes(train_real[-n:]),
+                REF_TRAIN: train_real[-n:],
+                REF_AE: ae.decode(ae.encode(train_real[-n:])).detach(),
             }
             for names in FAMILIES.values():
                 for name in names:
