@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ntf-installed
 
-.PHONY: setup course test lab clean-course
+.PHONY: setup course test lab clean-course checkpoints
 
 setup: $(STAMP)
 
@@ -21,6 +21,14 @@ course: $(STAMP)
 # Unit tests, every notebook through papermill with small parameters, and nbval against the stored outputs.
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The shipped mini checkpoints (data_samples/checkpoints/mini): both stages on ntf-mini, then float16 copies.
+MINI_SETS := --set train_dir=data_samples/ntf-mini/train --set val_dir=data_samples/ntf-mini/val --set out=runs/mini-ship
+checkpoints: $(STAMP)
+	$(VENV)/bin/ntf stage1 --preset mini --fresh $(MINI_SETS)
+	$(VENV)/bin/ntf stage2 --preset mini --fresh $(MINI_SETS)
+	$(VENV)/bin/ntf export --checkpoint runs/mini-ship/stage1.pt --out data_samples/checkpoints/mini/stage1.pt
+	$(VENV)/bin/ntf export --checkpoint runs/mini-ship/stage2.pt --out data_samples/checkpoints/mini/stage2.pt
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

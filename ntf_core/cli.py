@@ -1,23 +1,108 @@
 """The ``ntf`` command: thin, it only parses and calls into ntf_core.
 
+    ntf stage1   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 1 (resumes by default)
+    ntf stage2   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 2 on a stage-1 checkpoint
+    ntf evaluate --checkpoint CKPT DIR... [--json]    AP / ACC / FPR / FNR per test folder and their average
+    ntf detect   --checkpoint CKPT PATH... [--json]   probability of "fake" per image (folders: every image)
+    ntf export   --checkpoint CKPT --out FILE [--float32]   a small copy for inference (no optimizer, float16)
     ntf bench build [...]   build (or resume) the ntf-mini benchmark (python -m ntf_core.bench)
     ntf course [...]        run every notebook headless through papermill (python -m ntf_core.course)
+
+Several processes: ``torchrun --nproc_per_node N -m ntf_core.cli stage1 ...``. Config fields: ntf_core/config.py.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+
+
+def _train_parser(name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"ntf {name}")
+    p.add_argument("--preset", default="mini", help="mini (CPU, ntf-mini) or paper (GPU, ResNet-50); default mini")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a config field, e.g. --set epochs1=5 --set out=runs/try (repeatable)")
+    p.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in out/ and start over")
+    return p
+
+
+def _train(stage: str, argv) -> int:
+    from .config import make_config, parse_sets
+    a = _train_parser(stage).parse_args(argv)
+    cfg = make_config(a.preset, **parse_sets(a.sets))
+    from . import train
+    path = getattr(train, stage)(cfg, resume=not a.fresh)
+    from . import dist
+    if dist.rank() == 0:
+        print(f"[{stage}] checkpoint: {path}")
+    dist.cleanup()
+    return 0
+
+
+def _evaluate(argv) -> int:
+    p = argparse.ArgumentParser(prog="ntf evaluate")
+    p.add_argument("--checkpoint", required=True, help="a stage-2 checkpoint (stage2.pt)")
+    p.add_argument("dirs", nargs="+", metavar="DIR", help="test folders with 0_real/ and 1_fake/ (one row each)")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=256)
+    a = p.parse_args(argv)
+    from .evaluate import evaluate_dirs
+    from .metrics import average_row, format_table
+    rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size)
+    print(json.dumps({"rows": rows, "average": average_row(rows)}, indent=1) if a.json else format_table(rows))
+    return 0
+
+
+def _detect(argv) -> int:
+    p = argparse.ArgumentParser(prog="ntf detect")
+    p.add_argument("--checkpoint", required=True, help="a stage-2 checkpoint (stage2.pt)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    from .evaluate import detect
+    out = detect(a.checkpoint, a.paths, a.device)
+    if a.json:
+        print(json.dumps([{"path": str(f), "p_fake": s} for f, s in out], indent=1))
+    else:
+        for f, s in out:
+            print(f"{s:.4f}  {f}")
+    return 0
+
+
+def _export(argv) -> int:
+    p = argparse.ArgumentParser(prog="ntf export")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--float32", action="store_true", help="keep float32 weights (default: float16)")
+    a = p.parse_args(argv)
+    from .train import export_checkpoint
+    out = export_checkpoint(a.checkpoint, a.out, half=not a.float32)
+    print(f"{out}: {out.stat().st_size / 2**20:.1f} MiB")
+    return 0
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:
+    cmd, rest = (argv[0], argv[1:]) if argv else (None, [])
+    if cmd == "bench":
         from .bench.__main__ import main as sub
-    elif argv[:1] == ["course"]:
+        return sub(rest)
+    if cmd == "course":
         from .course import main as sub
-    else:
-        print(__doc__.strip(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    return sub(argv[1:])
+        return sub(rest)
+    commands = {"stage1": lambda r: _train("stage1", r), "stage2": lambda r: _train("stage2", r),
+                "evaluate": _evaluate, "detect": _detect, "export": _export}
+    if cmd not in commands:
+        print(__doc__.strip(), file=sys.stderr if cmd not in (None, "-h", "--help") else sys.stdout)
+        return 0 if cmd in (None, "-h", "--help") else 2
+    from .data import BadImageError, LayoutError
+    try:
+        return commands[cmd](rest)
+    except (ValueError, FileNotFoundError, LayoutError, BadImageError, RuntimeError) as err:
+        print(f"ntf {cmd}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

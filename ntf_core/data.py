@@ -214,6 +214,28 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return (self.transform(img) if self.transform else img), s.label
 
 
+class Images(torch.utils.data.Dataset):
+    """(transform(uint8 image), label, index) for a list of samples; ``cache`` keeps decoded images in memory."""
+
+    def __init__(self, samples: list[Sample], transform, cache: bool = False):
+        self.samples, self.transform, self.cache = samples, transform, {} if cache else None
+
+    def __len__(self):
+        return len(self.samples)
+
+    def _load(self, i):
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        from torchvision.transforms.v2.functional import pil_to_tensor
+        x = pil_to_tensor(open_image(self.samples[i].path))
+        if self.cache is not None:
+            self.cache[i] = x
+        return x
+
+    def __getitem__(self, i):
+        return self.transform(self._load(i)), self.samples[i].label, i
+
+
 def load_tensor(paths: Sequence[str | os.PathLike], size: int | None = None) -> torch.Tensor:
     """Images as float [N, 3, H, W] in [0, 1]; all must share one size unless ``size`` resizes them."""
     from torchvision.transforms.v2 import functional as TF
@@ -278,3 +300,13 @@ def manifest_counts(rows: list[dict]) -> list[tuple]:
     folders = Counter((r["split"], r["path"].rsplit("/", 2)[0], r["label"]) for r in rows)
     fam = {(r["split"], r["path"].rsplit("/", 2)[0]): (r["family"], r["generator"]) for r in rows if r["label"] == 1}
     return [(s, *fam[(s, d)], folders[(s, d, 0)], folders[(s, d, 1)]) for (s, d) in fam]
+
+
+def mini_test_dirs(root=None) -> dict[str, Path]:
+    """``{generator: test/<family>/<generator>}`` of an ntf-mini folder, in the manifest's order."""
+    root = Path(root) if root else default_mini_root()
+    dirs = {}
+    for r in read_manifest(root):
+        if r["split"] == "test" and r["label"] == 1 and r["generator"] not in dirs:
+            dirs[r["generator"]] = root / Path(r["path"]).parent.parent
+    return dirs

@@ -49,9 +49,10 @@ def ort_loss(z_hom: torch.Tensor, z_het: torch.Tensor, mode: str = "abs") -> tor
 
     The printed equation averages the *signed* cosine (``mode="signed"``), whose minimum is -1: it rewards
     anti-aligned features rather than orthogonal ones. ``"abs"`` (|cos|) and ``"square"`` (cos^2) are minimal
-    exactly at orthogonality, which is what the text asks for. Provisional default: ``"abs"`` (the form with
-    the text's meaning and the printed one's scale); the measured comparison the course owes is still to run
-    with stage 1.
+    exactly at orthogonality, which is what the text asks for. Default ``"abs"``, measured
+    (benchmarks/ort_mode_experiment.txt): descending L_ort alone in the 2-D toy ends at mean |cos| 0.999 for
+    "signed", 0.006 for "abs", 0.000 for "square"; after stage 1 + 2 on ntf-mini the real validation crops have
+    cos(hom, het) = -0.17 / -0.05 / -0.07 and the nine test generators an average AP of 0.70 / 0.76 / 0.71.
     """
     cos = F.cosine_similarity(z_hom, z_het, dim=1)
     if mode == "signed":
@@ -76,6 +77,20 @@ def trace_loss(z_hom: torch.Tensor, z_het1: torch.Tensor, z_het2: torch.Tensor, 
     return terms
 
 
+def extended_supcon_pairs(labels: torch.Tensor, n_hom: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Who is compared with whom in eq. 5: boolean [B, B + H] masks ``(self, positive)``.
+
+    Rows are the B anchors; columns the B batch samples then the H hom features (label 0, real). ``self`` marks
+    each anchor's own column (left out of the contrast set); ``positive`` the columns sharing its label. Every
+    other column is a negative: it stays in the denominator only.
+    """
+    b = labels.shape[0]
+    contrast_labels = torch.cat([labels, labels.new_zeros(n_hom)])
+    self_mask = torch.zeros(b, b + n_hom, dtype=torch.bool, device=labels.device)
+    self_mask[:, :b] = torch.eye(b, dtype=torch.bool, device=labels.device)
+    return self_mask, (labels[:, None] == contrast_labels[None, :]) & ~self_mask
+
+
 def extended_supcon_loss(z: torch.Tensor, labels: torch.Tensor, z_hom: torch.Tensor,
                          tau: float = 0.1) -> torch.Tensor:
     """Eq. 5, L_ext: supervised contrastive loss (SupCon's L_out) with stage-1 hom features as extra reals.
@@ -90,16 +105,11 @@ def extended_supcon_loss(z: torch.Tensor, labels: torch.Tensor, z_hom: torch.Ten
     The printed eq. 5 omits the log; read as SupCon (Khosla et al. 2020), whose L_out it extends.
     The mean runs over anchors with at least one positive (a lone fake in a batch without other fakes has none).
     """
-    b = z.shape[0]
     anchors = F.normalize(z, dim=1)
     contrast = torch.cat([anchors, F.normalize(z_hom, dim=1)])
-    contrast_labels = torch.cat([labels, labels.new_zeros(z_hom.shape[0])])
-    logits = anchors @ contrast.T / tau  # [B, B + H]
-    self_mask = torch.zeros_like(logits, dtype=torch.bool)
-    self_mask[:, :b] = torch.eye(b, dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(self_mask, float("-inf"))
+    self_mask, positive = extended_supcon_pairs(labels, z_hom.shape[0])
+    logits = (anchors @ contrast.T / tau).masked_fill(self_mask, float("-inf"))  # [B, B + H]
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
-    positive = (labels[:, None] == contrast_labels[None, :]) & ~self_mask
     n_pos = positive.sum(1)
     has_pos = n_pos > 0
     if not has_pos.any():

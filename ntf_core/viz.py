@@ -72,3 +72,112 @@ def png(image: Image.Image):
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return IPyImage(data=buf.getvalue(), format="png")
+
+
+def toy_figure(runs: dict, title: str = "the 2-D toy: start (faint) and end (solid) of each descent"):
+    """One column per toy run (``{name: ntf_core.toy.toy_run(...)}``): hom features (top), het features (bottom)
+    on the unit circle, coloured by image, at the start (faint) and at the end (solid)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+    names = list(runs)
+    fig = make_subplots(rows=2, cols=len(names), subplot_titles=[f"{n}: z_hom" for n in names]
+                        + [f"{n}: z_het" for n in names], horizontal_spacing=0.03, vertical_spacing=0.08)
+    t = np.linspace(0, 2 * np.pi, 100)
+    for c, name in enumerate(names, start=1):
+        run = runs[name]
+        src = run["source"].numpy()
+        for r, key in enumerate(("hom", "het"), start=1):
+            fig.add_trace(go.Scatter(x=np.cos(t), y=np.sin(t), mode="lines", line={"color": "#ddd"},
+                                     showlegend=False, hoverinfo="skip"), row=r, col=c)
+            for when, opacity in ((0, 0.25), (-1, 1.0)):
+                z = run[key][when].numpy()
+                fig.add_trace(go.Scatter(x=z[:, 0], y=z[:, 1], mode="markers", showlegend=False, opacity=opacity,
+                                         marker={"size": 9, "color": [qualitative.Plotly[s % 10] for s in src]},
+                                         hovertext=[f"image {s}" for s in src]), row=r, col=c)
+    fig.update_xaxes(range=[-1.2, 1.2], showticklabels=False).update_yaxes(
+        range=[-1.2, 1.2], showticklabels=False, scaleanchor="x")
+    fig.update_layout(height=520, width=260 * len(names) + 60, title=title)
+    return fig
+
+
+def curves_figure(history: list[dict], keys, title: str = "", log_y: bool = False):
+    """Training curves: one line per logged term of a checkpoint's per-epoch ``history``."""
+    import plotly.graph_objects as go
+    fig = go.Figure()
+    epochs = [r["epoch"] for r in history]
+    for k in keys:
+        fig.add_trace(go.Scatter(x=epochs, y=[r[k] for r in history], mode="lines+markers", name=k))
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title="loss (epoch mean)", height=380)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def show_source(fn):
+    """A function's source as a Markdown code block: the equation's code beside the equation."""
+    import inspect
+    from IPython.display import Markdown
+    return Markdown(f"```python\n{inspect.getsource(fn).rstrip()}\n```")
+
+
+def pairs_figure(self_mask, positive, labels, n_hom: int, title: str = "eq. 5: who attracts whom"):
+    """The extended SupCon's pairs as a picture: rows are anchors, columns the contrast set (batch, then hom);
+    green = positive (attract), red = negative (repel, denominator only), grey = the anchor itself."""
+    import plotly.graph_objects as go
+    labels = [int(v) for v in labels]
+    z = np.where(np.asarray(self_mask), 0, np.where(np.asarray(positive), 1, -1))
+    rows = [f"{'real' if v == 0 else 'fake'} {i}" for i, v in enumerate(labels)]
+    cols = rows + [f"hom {j}" for j in range(n_hom)]
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, zmin=-1, zmax=1, showscale=False, xgap=2, ygap=2,
+                               colorscale=[[0, "#d62728"], [0.5, "#bbbbbb"], [1, "#2ca02c"]]))
+    fig.update_yaxes(autorange="reversed", title="anchor")
+    fig.update_xaxes(title="contrast set: the batch | stage-1 hom features (count as real)")
+    fig.update_layout(title=title, height=360)
+    return fig
+
+
+def umap_2d(features: np.ndarray, seed: int = 0, n_neighbors: int = 15, metric: str = "cosine") -> np.ndarray:
+    """A 2-D UMAP of ``features`` (deterministic for a seed; umap-learn compiles itself on the first call)."""
+    import umap
+    return umap.UMAP(n_neighbors=n_neighbors, min_dist=0.1, metric=metric, random_state=seed,
+                     n_jobs=1).fit_transform(features)
+
+
+def embedding_figure(coords: np.ndarray, names: list[str], title: str = "", families: dict | None = None):
+    """Scatter of 2-D points, one trace per source name ("real" in black, fakes by family symbol)."""
+    import plotly.graph_objects as go
+    fam_of = {g: f for f, gs in (families or {}).items() for g in gs}
+    symbol = {"gan": "circle", "diffusion": "diamond", "multistep": "x"}
+    names = np.asarray(names)
+    fig = go.Figure()
+    for name in dict.fromkeys(names):
+        m = names == name
+        fig.add_trace(go.Scattergl(x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(name),
+                                   marker={"size": 5 if name == "real" else 4, "opacity": 0.8,
+                                           "color": "black" if name == "real" else None,
+                                           "symbol": symbol.get(fam_of.get(name), "circle")}))
+    fig.update_layout(title=title, height=520, xaxis={"showticklabels": False}, yaxis={"showticklabels": False})
+    return fig
+
+
+def embedding_explorer(coords: dict, names: list[str], families: dict | None = None):
+    """ipywidgets: a selector of the space (e, z_hom, z_het, aux) and of the generators shown beside the reals."""
+    import ipywidgets as W
+    from IPython.display import display
+    gens = [n for n in dict.fromkeys(names) if n != "real"]
+    space = W.Dropdown(options=list(coords), description="space")
+    shown = W.SelectMultiple(options=gens, value=tuple(gens), description="fakes", rows=min(9, len(gens)))
+    out = W.Output()
+    names_arr = np.asarray(names)
+
+    def redraw(*_):
+        keep = (names_arr == "real") | np.isin(names_arr, list(shown.value))
+        with out:
+            out.clear_output(wait=True)
+            display(embedding_figure(coords[space.value][keep], list(names_arr[keep]),
+                                     f"UMAP of {space.value}", families))
+    space.observe(redraw, "value")
+    shown.observe(redraw, "value")
+    redraw()
+    return W.VBox([W.HBox([space, shown]), out])

@@ -10,11 +10,18 @@ from ntf_core.course import notebooks
 PARAMS = json.loads((Path(__file__).parent / "notebook_ci_params.json").read_text())
 
 
+def _fill(value, tmp):
+    """CI parameters may write only under the test's temporary folder, named ``{tmp}`` in the JSON."""
+    if isinstance(value, dict):
+        return {k: _fill(v, tmp) for k, v in value.items()}
+    return value.replace("{tmp}", str(tmp)) if isinstance(value, str) else value
+
+
 @pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.stem)
 def test_notebook_runs_with_ci_parameters(nb, tmp_path):
     import papermill as pm
     out = tmp_path / nb.name
-    pm.execute_notebook(str(nb), str(out), parameters=PARAMS.get(nb.stem, {}), kernel_name="python3",
+    pm.execute_notebook(str(nb), str(out), parameters=_fill(PARAMS.get(nb.stem, {}), tmp_path), kernel_name="python3",
                         cwd=str(nb.parent), progress_bar=False)
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])

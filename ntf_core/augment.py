@@ -1,0 +1,77 @@
+"""Image transforms: stage-1 views, stage-2 training / evaluation inputs, the 32 px contrastive crops.
+
+Every transform maps a uint8 [3, H, W] tensor to a uint8 tensor; ``to_float`` scales to [0, 1] on the device.
+
+Choice (stage-1 views, the paper gives no list): random crops (no padding unless the image is smaller) and
+horizontal flips only. Both move pixels without resampling them, so the high-frequency traces that separate
+real from generated images reach the encoder intact in both views. SimCLR's usual recipe is deliberately not
+used: random-resized-crop interpolates (a low-pass filter), colour jitter and grey-scale change the colour
+statistics generators get wrong, and blur erases exactly the traces the method is meant to learn.
+"""
+from __future__ import annotations
+
+import torch
+from torchvision.transforms import v2
+
+
+def _crop(size: int, train: bool, pad: int = 0):
+    if train:
+        return v2.RandomCrop(size, padding=pad or None, pad_if_needed=True, padding_mode="reflect")
+    return v2.CenterCrop(size)
+
+
+def _upsize(size: int):
+    """Images smaller than ``size`` are enlarged (shorter side = size); larger ones are never resampled."""
+    def f(x):
+        h, w = x.shape[-2:]
+        if min(h, w) >= size:
+            return x
+        return v2.functional.resize(x, size, antialias=True)
+    return f
+
+
+def view_transform(view_size: int, pad: int = 0):
+    """One stage-1 view: random crop + horizontal flip (see the module docstring for why nothing else).
+
+    ``pad`` > 0 first reflect-pads each side by ``pad`` pixels, so that a crop as large as the image is still a
+    random shift of up to ``pad`` px (the mini preset's 32 px images and 32 px views)."""
+    return v2.Compose([_upsize(view_size), _crop(view_size, True, pad), v2.RandomHorizontalFlip()])
+
+
+def train_transform(image_size: int):
+    """Stage-2 classifier input during training: random crop + horizontal flip at ``image_size``."""
+    return v2.Compose([_upsize(image_size), _crop(image_size, True), v2.RandomHorizontalFlip()])
+
+
+def eval_transform(image_size: int):
+    """Evaluation input: center crop at ``image_size`` (images smaller than that are first enlarged)."""
+    return v2.Compose([_upsize(image_size), _crop(image_size, False)])
+
+
+class TwoViews:
+    """Stage 1: two independent random views of one image."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, x):
+        return self.transform(x), self.transform(x)
+
+
+def random_crops(x: torch.Tensor, size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random ``size`` x ``size`` crop of each image of a batch [B, C, H, W] (stage 2's 32 px crops).
+
+    With ``size`` equal to the image size this is the identity (the mini preset's 32 px images)."""
+    b, _, h, w = x.shape
+    if size > min(h, w):
+        raise ValueError(f"random_crops: crop {size} px is larger than the {h}x{w} images")
+    if (h, w) == (size, size):
+        return x
+    ys = torch.randint(0, h - size + 1, (b,), generator=generator).tolist()
+    xs = torch.randint(0, w - size + 1, (b,), generator=generator).tolist()
+    return torch.stack([img[:, y:y + size, x0:x0 + size] for img, y, x0 in zip(x, ys, xs)])
+
+
+def to_float(x: torch.Tensor, device, channels_last: bool = False) -> torch.Tensor:
+    x = x.to(device, non_blocking=True).float().div_(255)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -1,0 +1,104 @@
+"""Scoring images with a stage-2 checkpoint: what ``ntf evaluate`` and ``ntf detect`` call.
+
+Every image is brought to the checkpoint's own input: center crop at its ``image_size`` (images smaller than
+that are first enlarged), so a detector trained on 32 px ntf-mini crops or on 224 px ProGAN crops scores images
+of any size the way it was trained.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from .augment import eval_transform, to_float
+from .config import Config, from_dict
+from .data import IMAGE_EXTENSIONS, Images, LayoutError, Sample, scan
+from .metrics import detection_metrics
+from .models import Detector, TraceModel
+from .train import build_detector, load_checkpoint, score_samples
+
+
+def load_detector(path) -> tuple[Detector, Config]:
+    ckpt = load_checkpoint(path, "stage2")
+    cfg = from_dict(ckpt["config"])
+    det = build_detector(cfg)
+    det.load_state_dict(ckpt["model"])
+    return det.eval(), cfg
+
+
+def _row_names(dirs: list[Path]) -> list[str]:
+    """Each folder's name, with parents added until the names are unique (gan/dcgan vs multistep/dcgan)."""
+    depth = 1
+    while True:
+        names = ["/".join(d.resolve().parts[-depth:]) for d in dirs]
+        if len(set(names)) == len(names) or depth > 8:
+            return names
+        depth += 1
+
+
+def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256) -> dict[str, dict]:
+    """Per-folder AP / ACC / FPR / FNR of a checkpoint; each folder is one test set in the CNNDetection layout
+    (``0_real/`` and ``1_fake/``, possibly below one level of class folders)."""
+    det, cfg = load_detector(checkpoint)
+    det.to(device)
+    dirs = [Path(d) for d in dirs]
+    rows = {}
+    for name, d in zip(_row_names(dirs), dirs):
+        samples = scan(d, layout="cnndetection")
+        labels = [s.label for s in samples]
+        if 0 not in labels or 1 not in labels:
+            raise LayoutError(f"{d}: a test folder needs both 0_real and 1_fake images "
+                              f"(found only {'real' if 0 in labels else 'fake'} ones)")
+        rows[name] = detection_metrics(labels, score_samples(det, cfg, samples, device, batch_size))
+    return rows
+
+
+def image_paths(paths) -> list[Path]:
+    """The image files among ``paths``; folders are searched recursively. Unknown paths are errors."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
+            if not found:
+                raise LayoutError(f"{p}: no images in this folder")
+            out += found
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return out
+
+
+def detect(checkpoint, paths, device: str = "cpu", batch_size: int = 256) -> list[tuple[Path, float]]:
+    """(path, probability of fake) for each image given or found in the folders given."""
+    det, cfg = load_detector(checkpoint)
+    det.to(device)
+    files = image_paths(paths)
+    scores = score_samples(det, cfg, [Sample(f, -1, "") for f in files], device, batch_size)
+    return list(zip(files, scores.tolist()))
+
+
+SPACES = ("e", "z_hom", "z_het", "aux")
+
+
+@torch.no_grad()
+def embed(trace: TraceModel, detector: Detector | None, cfg: Config, samples: list[Sample], device: str = "cpu",
+          batch_size: int = 256) -> dict[str, np.ndarray]:
+    """The four spaces of NTF for each sample: the encoder's e, stage 1's z_hom and z_het, stage 2's auxiliary
+    z (the heads' outputs L2-normalised, as the losses see them; "aux" only when a detector is given).
+    ``trace`` is the stage-1 model whose frozen encoder the detector carries (the het head is not in it)."""
+    trace.eval().to(device)
+    heads = {"z_hom": trace.hom, "z_het": trace.het}
+    if detector is not None:
+        heads["aux"] = detector.eval().to(device).aux
+    loader = DataLoader(Images(samples, eval_transform(cfg.image_size)), batch_size=batch_size)
+    out = {k: [] for k in ("e", *heads)}
+    for x, _, _ in loader:
+        e = trace.encoder(to_float(x, device)).float()
+        out["e"].append(e.cpu())
+        for k, head in heads.items():
+            out[k].append(F.normalize(head(e), dim=1).cpu())
+    return {k: torch.cat(v).numpy() for k, v in out.items()}

@@ -1,0 +1,68 @@
+"""The paper's metrics (Tables 1-3): AP, ACC, FPR, FNR per test generator, and their average.
+
+Scores are probabilities of "fake" (label 1); a prediction is "fake" when the score is >= ``threshold``.
+AP comes from scikit-learn; ACC / FPR / FNR are the plain counts (FPR: reals called fake, FNR: fakes called real).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score
+
+COLUMNS = ("AP", "ACC", "FPR", "FNR")
+
+
+def detection_metrics(labels, scores, threshold: float = 0.5) -> dict:
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    if y.shape != s.shape or y.ndim != 1:
+        raise ValueError(f"labels {y.shape} and scores {s.shape} must be 1-d and of equal length")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("labels must be 0 (real) or 1 (fake)")
+    if np.isnan(s).any():
+        raise ValueError("scores contain NaN")
+    pred = s >= threshold
+    real, fake = y == 0, y == 1
+    return {
+        "AP": float(average_precision_score(y, s)) if real.any() and fake.any() else float("nan"),
+        "ACC": float((pred == y.astype(bool)).mean()),
+        "FPR": float(pred[real].mean()) if real.any() else float("nan"),
+        "FNR": float((~pred[fake]).mean()) if fake.any() else float("nan"),
+        "n_real": int(real.sum()), "n_fake": int(fake.sum()),
+    }
+
+
+def average_row(rows: dict[str, dict]) -> dict:
+    """Average of the per-generator rows weighted by their number of images (the tables' last row).
+
+    Choice: weighted by images, so that a generator's weight is its share of the test data; with ntf-mini's
+    equal-sized sets this equals the plain mean the paper prints.
+    """
+    w = np.array([r["n_real"] + r["n_fake"] for r in rows.values()], dtype=float)
+    out = {}
+    for c in COLUMNS:
+        v = np.array([r[c] for r in rows.values()], dtype=float)
+        ok = ~np.isnan(v)
+        out[c] = float((v[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
+    out["n_real"] = int(sum(r["n_real"] for r in rows.values()))
+    out["n_fake"] = int(sum(r["n_fake"] for r in rows.values()))
+    return out
+
+
+def format_table(rows: dict[str, dict], percent: bool = True) -> str:
+    """A plain-text table, one line per generator plus the average, values in % as in the paper."""
+    k = 100 if percent else 1
+    name_w = max(12, *(len(n) for n in rows))
+    lines = [f"{'generator':<{name_w}}" + "".join(f"{c:>8}" for c in COLUMNS) + f"{'real':>7}{'fake':>7}"]
+    for name, r in {**rows, "average": average_row(rows)}.items():
+        lines.append(f"{name:<{name_w}}" + "".join(f"{k * r[c]:8.1f}" for c in COLUMNS)
+                     + f"{r['n_real']:7d}{r['n_fake']:7d}")
+    return "\n".join(lines)
+
+
+def knn_separability(features, labels, k: int = 5, folds: int = 5, seed: int = 0) -> float:
+    """How well real and fake separate in a feature space: the 5-fold cross-validated accuracy of a k-NN
+    classifier with cosine distance (0.5 = mixed, 1.0 = apart), balanced classes assumed."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(k, metric="cosine"), features, labels, cv=cv).mean())

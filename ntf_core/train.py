@@ -1,0 +1,398 @@
+"""The two training loops of NTF, a plain loop each (in the spirit of torchvision's references/classification),
+with checkpoints every epoch and exact resume.
+
+    stage1(cfg)   real images only: E + hom/het heads trained with L_tra (eq. 4)
+    stage2(cfg)   E and the hom head frozen: auxiliary head + classifier trained with L_d (eq. 7)
+
+Exact resume: every epoch re-seeds the RNGs from (seed, epoch, rank) and the sampler shuffles by (seed, epoch),
+so epoch k depends only on the weights, optimizer and scheduler state saved after epoch k - 1; a run stopped
+and resumed ends bit-identical to an uninterrupted one (tested).
+Launch with ``torchrun --nproc_per_node N -m ntf_core.cli stage1 ...`` for N processes (see dist.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from . import dist
+from .augment import TwoViews, eval_transform, random_crops, to_float, train_transform, view_transform
+from .config import Config, from_dict, stage1_path
+from .data import Images, Sample, scan
+from .losses import detector_loss, trace_loss
+from .models import Detector, TraceModel, make_encoder
+
+# config fields that may differ between a checkpoint and its resumed run (they do not change the numbers)
+RUN_ONLY = {"device", "workers", "out", "stage1_checkpoint", "cache_images", "val_dir"}
+
+
+# -- checkpoints -----------------------------------------------------------------------------------------------
+
+def versions() -> dict:
+    import torchvision
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        ntf = version("ntf_core")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        ntf = "source"
+    return {"ntf_core": ntf, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+            "python": platform.python_version()}
+
+
+def fingerprint(samples: list[Sample], root) -> dict:
+    """Which images a run saw: count and a SHA-256 of (relative path, label, size in bytes) of each file."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(f"{Path(s.path).relative_to(root).as_posix()}\t{s.label}\t{os.path.getsize(s.path)}\n".encode())
+    return {"dir": str(root), "n": len(samples), "sha256": h.hexdigest()}
+
+
+def save_checkpoint(path, obj: dict) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename (never a half-written checkpoint)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, kind: str | None = None) -> dict:
+    """A checkpoint written by this module, loaded with ``weights_only=True``; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        lines = str(err).splitlines() or [""]
+        why = next((ln.strip() for ln in lines if "Unsupported global" in ln), lines[0])
+        raise ValueError(f"{path}: not a readable NTF checkpoint ({type(err).__name__}: {why[:300]})") from None
+    if not isinstance(ckpt, dict) or "kind" not in ckpt:
+        raise ValueError(f"{path}: not an NTF checkpoint (no 'kind' entry)")
+    if kind is not None and ckpt["kind"] != kind:
+        raise ValueError(f"{path}: is a {ckpt['kind']} checkpoint, expected {kind}")
+    return ckpt
+
+
+def export_checkpoint(src, dst, half: bool = True) -> Path:
+    """A small copy of a checkpoint for inference and for stage 2: no optimizer or scheduler state, and float
+    weights stored as float16 when ``half`` (they are cast back to float32 on loading). It cannot be resumed."""
+    ckpt = load_checkpoint(src)
+    slim = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}
+    if half:
+        slim["model"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
+    slim["exported"] = {"from": str(src), "dtype": "float16" if half else "float32"}
+    save_checkpoint(dst, slim)
+    return Path(dst)
+
+
+# -- data ------------------------------------------------------------------------------------------------------
+
+def training_samples(cfg: Config, labels=(0, 1)) -> list[Sample]:
+    """The training images of ``cfg.train_dir`` with the given labels (the first ``max_images`` of each)."""
+    samples = scan(cfg.train_dir, layout="cnndetection")
+    out = []
+    for lab in labels:
+        chosen = [s for s in samples if s.label == lab]
+        if not chosen:
+            raise ValueError(f"{cfg.train_dir}: no {'real (0_real)' if lab == 0 else 'fake (1_fake)'} images")
+        out += chosen[:cfg.max_images] if cfg.max_images else chosen
+    return out
+
+
+def _loader(dataset, cfg: Config, epoch: int) -> DataLoader:
+    per_rank = cfg.batch_size // dist.world()
+    if per_rank < 2 or per_rank * dist.world() * 1 > len(dataset):
+        raise ValueError(f"batch_size {cfg.batch_size} does not fit {len(dataset)} training images "
+                         f"on {dist.world()} process(es)")
+    sampler = DistributedSampler(dataset, num_replicas=dist.world(), rank=dist.rank(), shuffle=True,
+                                 seed=cfg.seed, drop_last=True)
+    sampler.set_epoch(epoch)
+    return DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=True, num_workers=cfg.workers,
+                      pin_memory=torch.cuda.is_available(), persistent_workers=False)
+
+
+def _seed_epoch(cfg: Config, epoch: int) -> None:
+    torch.manual_seed(cfg.seed * 1_000_003 + epoch * 1_009 + dist.rank())
+
+
+# -- models and optimisation -----------------------------------------------------------------------------------
+
+def build_trace_model(cfg: Config, pretrained: bool = True) -> TraceModel:
+    weights = cfg.encoder_weights if pretrained else ""
+    return TraceModel(make_encoder(cfg.encoder, weights or None, cfg.width), cfg.head_dim, cfg.head_hidden or None)
+
+
+def build_detector(cfg: Config) -> Detector:
+    """An empty detector of ``cfg``'s shape, to load a stage-2 state dict into (no weights are fetched)."""
+    return Detector(build_trace_model(cfg, pretrained=False), cfg.head_dim)
+
+
+def make_optimizer(params, cfg: Config, lr: float, steps_per_epoch: int, epochs: int):
+    """SGD (momentum 0.9, lr 0.1, weight decay 1e-3) with a per-step cosine schedule after a linear warm-up.
+
+    Choice: the paper names SGD, lr and "attenuation" but no schedule; cosine annealing to 0 is the usual
+    companion of SimCLR/SupCon training. Warm-up (0 epochs in the paper preset) steadies lr 0.1 on small batches.
+    """
+    opt = torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    total, warm = steps_per_epoch * epochs, steps_per_epoch * cfg.warmup_epochs
+
+    def factor(step):
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total - warm)
+        return 0.5 * (1 + torch.cos(torch.tensor(torch.pi * min(t, 1.0))).item())
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def _device_setup(cfg: Config):
+    device = dist.setup(cfg.device)
+    cuda = device.startswith("cuda")
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if (cuda and cfg.amp) else nullcontext()
+    return device, cuda, amp
+
+
+def _wrap(model: nn.Module, device: str) -> nn.Module:
+    if not dist.is_dist():
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    if device.startswith("cuda"):
+        # BatchNorm statistics over the global batch on GPUs; on CPU (gloo) SyncBatchNorm is unsupported by
+        # torch and each rank normalises with its own batch's statistics, as plain DDP does.
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return DDP(model, device_ids=[torch.device(device).index])
+    return DDP(model)
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def _check_resume(ckpt: dict, cfg: Config, data: dict, path) -> None:
+    old = {k: v for k, v in ckpt["config"].items() if k not in RUN_ONLY}
+    new = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+    diff = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+    if diff:
+        raise ValueError(f"{path}: the checkpoint was made with another config {diff} (checkpoint, now); "
+                         "pass --fresh to start over, or another out= folder")
+    if "optimizer" not in ckpt:
+        raise ValueError(f"{path}: an exported checkpoint (no optimizer state) cannot be resumed; "
+                         "pass --fresh to start over, or another out= folder")
+    if ckpt["data"]["sha256"] != data["sha256"]:
+        raise ValueError(f"{path}: the training images changed since this checkpoint ({ckpt['data']['n']} then, "
+                         f"{data['n']} now); pass --fresh to start over")
+
+
+def _log(msg: str) -> None:
+    if dist.rank() == 0:
+        print(msg, flush=True)
+
+
+def _progress(iterable, desc: str, total: int):
+    from tqdm.auto import tqdm
+    return tqdm(iterable, desc=desc, total=total, disable=dist.rank() != 0 or not sys.stderr.isatty()
+                and os.environ.get("NTF_PROGRESS") != "1", leave=False)
+
+
+# -- the two steps (what one batch does; also what the DDP test compares) ---------------------------------------
+
+def stage1_losses(model: nn.Module, v1: torch.Tensor, v2: torch.Tensor, index: torch.Tensor, cfg: Config,
+                  amp=nullcontext()) -> dict[str, torch.Tensor]:
+    """L_tra of one batch: both views through E and the heads, features of all ranks gathered, then eq. 4.
+
+    Choice: the image index is the source id of eq. 2, so the two views of an image are never compared.
+    """
+    n = v1.shape[0]
+    with amp:
+        z_hom, z_het = model(torch.cat([v1, v2]))
+    z_hom, z_het = z_hom.float(), z_het.float()
+    g = dist.gather
+    source = torch.cat([g(index), g(index)])
+    return trace_loss(torch.cat([g(z_hom[:n]), g(z_hom[n:])]), g(z_het[:n]), g(z_het[n:]), source,
+                      tau=cfg.tau, lam=cfg.lam, ort_mode=cfg.ort_mode)
+
+
+class Stage2Step(nn.Module):
+    """One stage-2 forward: classifier logits on the full input, auxiliary features of the 32 px crops, and the
+    frozen hom features of every image (eq. 5 keeps the real ones). A module so that DDP can wrap it."""
+
+    def __init__(self, detector: Detector):
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, x, x_crop):
+        d = self.detector
+        with torch.no_grad():
+            e = d.encoder(x)
+            z_hom = d.hom(e)
+            e_crop = e if x_crop is x else d.encoder(x_crop)
+        return d.classifier(e).squeeze(1), d.aux(e_crop), z_hom
+
+
+def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: Config,
+                  amp=nullcontext()) -> dict[str, torch.Tensor]:
+    """L_d of one batch (eq. 7). Choice: the z_hom that join the contrast set are those of the global batch's
+    real images, from the frozen stage-1 encoder and hom head on the full input (the paper does not say which
+    real images' hom features are used)."""
+    x_crop = random_crops(x, cfg.contrast_crop)
+    with amp:
+        logits, z, z_hom = step(x, x_crop)
+    g = dist.gather
+    all_labels = g(labels)
+    z_hom_real = g(z_hom.float())[all_labels == 0]
+    return detector_loss(g(z.float()), g(logits.float()), all_labels, z_hom_real, tau=cfg.tau, gamma=cfg.gamma)
+
+
+@torch.no_grad()
+def score_samples(detector: Detector, cfg: Config, samples: list[Sample], device: str = "cpu",
+                  batch_size: int = 256, workers: int = 0):
+    """Probability of "fake" for each sample (sigmoid of the classifier's logit, eval-mode input of ``cfg``)."""
+    was_training = detector.training
+    detector.eval()
+    loader = DataLoader(Images(samples, eval_transform(cfg.image_size)), batch_size=batch_size,
+                        num_workers=workers)
+    out = [torch.sigmoid(detector(to_float(x, device)).float()).cpu() for x, _, _ in loader]
+    detector.train(was_training)
+    return torch.cat(out).numpy() if out else torch.zeros(0).numpy()
+
+
+# -- stage 1 ---------------------------------------------------------------------------------------------------
+
+def stage1(cfg: Config, resume: bool = True) -> Path:
+    """Train E + hom/het heads on the real training images with L_tra; returns the checkpoint path."""
+    device, cuda, amp = _device_setup(cfg)
+    path = stage1_path(cfg)
+    samples = training_samples(cfg, labels=(0,))
+    data = fingerprint(samples, cfg.train_dir)
+    dataset = Images(samples, TwoViews(view_transform(cfg.view_size, cfg.view_pad)), cache=cfg.cache_images)
+    torch.manual_seed(cfg.seed)
+    model = build_trace_model(cfg).to(device)
+    if cuda and cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    steps = len(_loader(dataset, cfg, 0))
+    opt, sched = make_optimizer(model.parameters(), cfg, cfg.lr1, steps, cfg.epochs1)
+    start, history, seconds = 0, [], 0.0
+    if resume and path.exists():
+        ckpt = load_checkpoint(path, "stage1")
+        _check_resume(ckpt, cfg, data, path)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start, history, seconds = ckpt["epoch"], ckpt["history"], ckpt["seconds"]
+        _log(f"[stage1] resuming {path} after epoch {start}/{cfg.epochs1}")
+    ddp = _wrap(model, device)
+    for epoch in range(start, cfg.epochs1):
+        t0 = time.perf_counter()
+        _seed_epoch(cfg, epoch)
+        ddp.train()
+        sums: dict[str, float] = {}
+        loader = _loader(dataset, cfg, epoch)
+        for (v1, v2), _, index in _progress(loader, f"stage1 {epoch + 1}/{cfg.epochs1}", len(loader)):
+            v1 = to_float(v1, device, cuda and cfg.channels_last)
+            v2 = to_float(v2, device, cuda and cfg.channels_last)
+            terms = stage1_losses(ddp, v1, v2, index.to(device), cfg, amp)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            sched.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+        seconds += time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds,
+               **{k: dist.mean_over_ranks(v / len(loader)) for k, v in sums.items()}}
+        history.append(row)
+        _log(f"[stage1] epoch {epoch + 1}/{cfg.epochs1}  " + "  ".join(
+            f"{k} {row[k]:.4f}" for k in ("total", "hom", "het", "ort")) + f"  ({seconds:.0f} s)")
+        if dist.rank() == 0:
+            save_checkpoint(path, {"kind": "stage1", "config": cfg.to_dict(), "model": _unwrap(model).state_dict(),
+                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                   "epoch": epoch + 1, "history": history, "seconds": seconds,
+                                   "versions": versions(), "data": data})
+    return path
+
+
+# -- stage 2 ---------------------------------------------------------------------------------------------------
+
+def load_trace_model(path, cfg: Config | None = None) -> tuple[TraceModel, Config, dict]:
+    """The stage-1 model of a checkpoint (and its config); ``cfg`` must agree on the encoder's shape."""
+    ckpt = load_checkpoint(path, "stage1")
+    c1 = from_dict(ckpt["config"])
+    if cfg is not None:
+        for k in ("encoder", "width", "head_dim", "head_hidden"):
+            if getattr(cfg, k) != getattr(c1, k):
+                raise ValueError(f"{path}: stage 1 used {k}={getattr(c1, k)!r}, this config has "
+                                 f"{getattr(cfg, k)!r}")
+    model = build_trace_model(c1, pretrained=False)
+    model.load_state_dict(ckpt["model"])
+    return model, c1, ckpt
+
+
+def stage2(cfg: Config, resume: bool = True) -> Path:
+    """Freeze the stage-1 encoder and hom head, train the auxiliary head + classifier with L_d."""
+    from .metrics import detection_metrics
+    device, cuda, amp = _device_setup(cfg)
+    path = Path(cfg.out) / "stage2.pt"
+    trace, _, ckpt1 = load_trace_model(stage1_path(cfg), cfg)
+    samples = training_samples(cfg, labels=(0, 1))
+    data = fingerprint(samples, cfg.train_dir)
+    dataset = Images(samples, train_transform(cfg.image_size), cache=cfg.cache_images)
+    val = scan(cfg.val_dir, layout="cnndetection") if cfg.val_dir and dist.rank() == 0 else None
+    torch.manual_seed(cfg.seed)
+    detector = Detector(trace, cfg.head_dim).to(device)
+    if cuda and cfg.channels_last:
+        detector = detector.to(memory_format=torch.channels_last)
+    params = [p for p in detector.parameters() if p.requires_grad]
+    steps = len(_loader(dataset, cfg, 0))
+    opt, sched = make_optimizer(params, cfg, cfg.lr2, steps, cfg.epochs2)
+    start, history, seconds = 0, [], 0.0
+    if resume and path.exists():
+        ckpt = load_checkpoint(path, "stage2")
+        _check_resume(ckpt, cfg, data, path)
+        detector.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        start, history, seconds = ckpt["epoch"], ckpt["history"], ckpt["seconds"]
+        _log(f"[stage2] resuming {path} after epoch {start}/{cfg.epochs2}")
+    step = _wrap(Stage2Step(detector), device)
+    for epoch in range(start, cfg.epochs2):
+        t0 = time.perf_counter()
+        _seed_epoch(cfg, epoch)
+        step.train()
+        sums: dict[str, float] = {}
+        loader = _loader(dataset, cfg, epoch)
+        for x, labels, _ in _progress(loader, f"stage2 {epoch + 1}/{cfg.epochs2}", len(loader)):
+            x = to_float(x, device, cuda and cfg.channels_last)
+            terms = stage2_losses(step, x, labels.to(device), cfg, amp)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            sched.step()
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+        seconds += time.perf_counter() - t0
+        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds,
+               **{k: dist.mean_over_ranks(v / len(loader)) for k, v in sums.items()}}
+        if val is not None:
+            scores = score_samples(detector, cfg, val, device=device)
+            m = detection_metrics([s.label for s in val], scores)
+            row.update({f"val_{k}": m[k] for k in ("AP", "ACC")})
+        history.append(row)
+        _log(f"[stage2] epoch {epoch + 1}/{cfg.epochs2}  " + "  ".join(
+            f"{k} {row[k]:.4f}" for k in ("total", "ext", "ce", "val_AP", "val_ACC") if k in row)
+            + f"  ({seconds:.0f} s)")
+        if dist.rank() == 0:
+            save_checkpoint(path, {"kind": "stage2", "config": cfg.to_dict(), "model": detector.state_dict(),
+                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                   "epoch": epoch + 1, "history": history, "seconds": seconds,
+                                   "versions": versions(), "data": data,
+                                   "stage1": {"path": str(stage1_path(cfg)), "data": ckpt1["data"],
+                                              "epoch": ckpt1["epoch"]}})
+    return path

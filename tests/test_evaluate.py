@@ -1,0 +1,89 @@
+"""`ntf evaluate` and `ntf detect` on a tiny checkpoint: per-folder tables, probabilities, clear errors."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ntf_core import train
+from ntf_core.cli import main
+from ntf_core.config import make_config
+from ntf_core.data import LayoutError, read_manifest, scan
+from ntf_core.evaluate import evaluate_dirs
+from ntf_core.metrics import detection_metrics
+
+from conftest import MINI
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    cfg = make_config("mini", train_dir=str(MINI / "train"), val_dir="", max_images=64, batch_size=32,
+                      epochs1=1, epochs2=1, encoder="small_cnn", encoder_weights="", width=8, view_size=28,
+                      out=str(out))
+    train.stage1(cfg)
+    return train.stage2(cfg)
+
+
+@pytest.fixture(scope="module")
+def small_tests(tmp_path_factory):
+    """Two 20+20 image test folders copied from ntf-mini, one with a class level (0_real under a class)."""
+    root = tmp_path_factory.mktemp("tests")
+    rows = read_manifest()
+    dirs = []
+    for gen, nested in (("sngan", False), ("ddim", True)):
+        d = root / gen
+        for label in (0, 1):
+            picked = [r for r in rows if r["split"] == "test" and r["generator"] == gen and r["label"] == label][:20]
+            target = d / ("cls" if nested else "") / ("0_real" if label == 0 else "1_fake")
+            target.mkdir(parents=True)
+            for r in picked:
+                shutil.copy(MINI / r["path"], target)
+        dirs.append(d)
+    return dirs
+
+
+def test_evaluate_prints_the_per_generator_table(ckpt, small_tests, capsys):
+    assert main(["evaluate", "--checkpoint", str(ckpt), *map(str, small_tests)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["generator", "AP", "ACC", "FPR", "FNR", "real", "fake"]
+    assert [ln.split()[0] for ln in lines[1:]] == ["sngan", "ddim", "average"]
+    assert all(ln.split()[-2:] == ["20", "20"] for ln in lines[1:3])
+
+
+def test_evaluate_json_matches_scoring_by_hand(ckpt, small_tests, capsys):
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--json", str(small_tests[0])]) == 0
+    out = json.loads(capsys.readouterr().out)
+    samples = scan(small_tests[0])
+    det, cfg = __import__("ntf_core.evaluate", fromlist=["x"]).load_detector(ckpt)
+    scores = train.score_samples(det, cfg, samples)
+    assert out["rows"]["sngan"] == pytest.approx(detection_metrics([s.label for s in samples], scores))
+
+
+def test_detect_scores_files_and_folders_of_any_size(ckpt, small_tests, tmp_path, capsys):
+    big = tmp_path / "big.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(big)
+    assert main(["detect", "--checkpoint", str(ckpt), "--json", str(big), str(small_tests[0])]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 41 and out[0]["path"] == str(big)
+    assert all(0.0 <= o["p_fake"] <= 1.0 for o in out)
+
+
+def test_clear_errors(ckpt, small_tests, tmp_path, capsys):
+    fake_only = tmp_path / "fakeonly" / "1_fake"
+    shutil.copytree(small_tests[0] / "1_fake", fake_only)
+    assert main(["evaluate", "--checkpoint", str(ckpt), str(fake_only.parent)]) == 2
+    assert "fakeonly: a test folder needs both 0_real and 1_fake" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), str(small_tests[0])]) == 2
+    assert "none.pt: no such checkpoint" in capsys.readouterr().err
+    stage1 = ckpt.parent / "stage1.pt"
+    assert main(["detect", "--checkpoint", str(stage1), str(small_tests[0])]) == 2
+    assert "is a stage1 checkpoint, expected stage2" in capsys.readouterr().err
+    broken = tmp_path / "broken" / "0_real"
+    broken.mkdir(parents=True)
+    (broken / "x.png").write_bytes(b"garbage")
+    assert main(["detect", "--checkpoint", str(ckpt), str(broken)]) == 2
+    assert "x.png" in capsys.readouterr().err
+    with pytest.raises(LayoutError, match="nowhere: no such folder"):
+        evaluate_dirs(ckpt, [tmp_path / "nowhere"])

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix
+
+from ntf_core.metrics import average_row, detection_metrics, format_table
+
+
+def test_hand_computed_case():
+    # reals 0.1, 0.6 (one false positive); fakes 0.4 (one false negative), 0.9
+    m = detection_metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    assert m["ACC"] == 0.5 and m["FPR"] == 0.5 and m["FNR"] == 0.5
+    # ranking fake, real, fake, real -> precision 1 at recall .5, 2/3 at recall 1 -> AP = .5*1 + .5*2/3
+    assert m["AP"] == pytest.approx(0.5 + 1 / 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_against_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    s = np.clip(rng.normal(0.35 + 0.3 * y, 0.25), 0, 1)
+    m = detection_metrics(y, s)
+    tn, fp, fn, tp = confusion_matrix(y, s >= 0.5).ravel()
+    assert m["AP"] == pytest.approx(average_precision_score(y, s))
+    assert m["ACC"] == pytest.approx(accuracy_score(y, s >= 0.5))
+    assert m["FPR"] == pytest.approx(fp / (fp + tn)) and m["FNR"] == pytest.approx(fn / (fn + tp))
+
+
+def test_average_is_weighted_by_images_and_table_prints_it():
+    a = {"AP": 1.0, "ACC": 1.0, "FPR": 0.0, "FNR": 0.0, "n_real": 10, "n_fake": 10}
+    b = {"AP": 0.5, "ACC": 0.5, "FPR": 1.0, "FNR": 0.0, "n_real": 30, "n_fake": 30}
+    avg = average_row({"a": a, "b": b})
+    assert avg["AP"] == pytest.approx(0.625) and avg["FPR"] == pytest.approx(0.75) and avg["n_real"] == 40
+    text = format_table({"a": a, "b": b})
+    assert text.splitlines()[-1].split()[:3] == ["average", "62.5", "62.5"]
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="equal length"):
+        detection_metrics([0, 1], [0.5])
+    with pytest.raises(ValueError, match="0 \\(real\\) or 1"):
+        detection_metrics([0, 2], [0.5, 0.5])
+    with pytest.raises(ValueError, match="NaN"):
+        detection_metrics([0, 1], [0.5, float("nan")])

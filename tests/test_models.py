@@ -1,0 +1,65 @@
+import urllib.error
+
+import pytest
+import torch
+
+from ntf_core.models import Detector, MLPHead, ResNet50, SmallCNN, TraceModel, make_encoder
+
+
+def test_small_cnn_keeps_full_resolution_in_its_stem():
+    enc = SmallCNN(8).eval()
+    assert enc(torch.rand(2, 3, 32, 32)).shape == (2, 32)
+    stem = enc.net[0]
+    assert stem.stride == (1, 1) and not any(isinstance(m, torch.nn.MaxPool2d) for m in enc.modules())
+    # a one-pixel-period checkerboard of amplitude 2/255 (an up-sampling artifact) changes the embedding
+    x = torch.rand(4, 3, 32, 32) * 0.9
+    board = (torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2 * (2 / 255)
+    e = enc(x)
+    assert ((enc(x + board) - e).norm() / e.norm()) > 1e-3
+
+
+def test_heads_and_models_shapes():
+    assert MLPHead(64)(torch.rand(5, 64)).shape == (5, 128)
+    m = TraceModel(SmallCNN(8))
+    z_hom, z_het = m(torch.rand(3, 3, 32, 32))
+    assert z_hom.shape == z_het.shape == (3, 128)
+    det = Detector(m)
+    assert det(torch.rand(3, 3, 32, 32)).shape == (3,)
+    trainable = {n.split(".")[0] for n, p in det.named_parameters() if p.requires_grad}
+    assert trainable == {"aux", "classifier"}
+
+
+def test_efficientnet_lite0_by_name_is_pretrained():
+    enc = make_encoder("efficientnet_lite0", "imagenet").eval()
+    assert enc.embed_dim == 1280
+    assert enc(torch.rand(1, 3, 32, 32)).shape == (1, 1280)
+
+
+def test_resnet50_from_a_local_file(tmp_path):
+    import torchvision
+    ref = torchvision.models.resnet50()
+    torch.save(ref.state_dict(), tmp_path / "r50.pth")
+    enc = make_encoder("resnet50", str(tmp_path / "r50.pth"))
+    assert torch.equal(enc.net.conv1.weight, ref.conv1.weight) and enc.embed_dim == 2048
+    with pytest.raises(FileNotFoundError, match="nope.pth"):
+        make_encoder("resnet50", str(tmp_path / "nope.pth"))
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match="other.pth: not a torchvision resnet50"):
+        make_encoder("resnet50", str(tmp_path / "other.pth"))
+
+
+def test_resnet50_offline_gives_a_clear_message(monkeypatch):
+    from torchvision.models import ResNet50_Weights
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(type(ResNet50_Weights.IMAGENET1K_V2), "get_state_dict", offline)
+    with pytest.raises(RuntimeError, match="Offline, download resnet50"):
+        ResNet50("imagenet")
+
+
+def test_unknown_encoder_and_bad_weights():
+    with pytest.raises(ValueError, match="unknown encoder 'vit'"):
+        make_encoder("vit")
+    with pytest.raises(ValueError, match="small_cnn has no pretrained weights"):
+        make_encoder("small_cnn", "imagenet")

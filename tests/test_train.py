@@ -1,0 +1,231 @@
+"""The two trainers on a tiny slice of ntf-mini: losses go down, checkpoints round-trip, resume is exact,
+and two gloo processes compute what one process computes on the same global batch."""
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from ntf_core import train
+from ntf_core.config import make_config
+from ntf_core.data import Images
+from ntf_core.augment import TwoViews, view_transform
+
+from conftest import MINI
+
+
+def tiny(tmp, **kw):
+    base = dict(train_dir=str(MINI / "train"), val_dir="", max_images=64, batch_size=32, epochs1=3, epochs2=2,
+                out=str(tmp), encoder="small_cnn", encoder_weights="", width=8, view_size=28, view_pad=0,
+                warmup_epochs=0)
+    return make_config("mini", **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny stage-1 and stage-2 run shared by the tests that only read their checkpoints."""
+    out = tmp_path_factory.mktemp("run")
+    cfg = tiny(out, val_dir=str(MINI / "val"), max_images=96)
+    return cfg, train.stage1(cfg), train.stage2(cfg)
+
+
+def test_stage1_and_stage2_lower_their_losses(trained):
+    cfg, p1, p2 = trained
+    h1 = train.load_checkpoint(p1, "stage1")["history"]
+    assert [r["epoch"] for r in h1] == [1, 2, 3]
+    assert h1[-1]["total"] < h1[0]["total"] and h1[-1]["het"] < h1[0]["het"]
+    h2 = train.load_checkpoint(p2, "stage2")["history"]
+    assert h2[-1]["total"] < h2[0]["total"]
+    assert {"ext", "ce", "val_AP", "val_ACC"} <= set(h2[-1])
+
+
+@pytest.mark.parametrize("term", ["hom", "het", "ort"])
+def test_each_stage1_term_can_be_minimised(term, tmp_path):
+    """Descending one term alone on a fixed batch lowers it: each loss has a usable gradient through E and heads."""
+    cfg = tiny(tmp_path)
+    torch.manual_seed(0)
+    model = train.build_trace_model(cfg)
+    ds = Images(train.training_samples(cfg, (0,))[:16], TwoViews(view_transform(cfg.view_size)))
+    (v1, v2), _, idx = next(iter(torch.utils.data.DataLoader(ds, batch_size=16)))
+    v1, v2 = v1.float() / 255, v2.float() / 255
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    values = []
+    for _ in range(15):
+        loss = train.stage1_losses(model, v1, v2, idx, cfg)[term]
+        values.append(float(loss))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert values[-1] < 0.7 * values[0], values
+
+
+def test_stage2_freezes_encoder_and_hom_head(trained):
+    cfg, p1, p2 = trained
+    det, _ = __import__("ntf_core.evaluate", fromlist=["x"]).load_detector(p2)
+    s1 = train.load_checkpoint(p1, "stage1")["model"]
+    s2 = det.state_dict()
+    for k, v in s1.items():
+        if k.startswith(("encoder.", "hom.")):
+            assert torch.equal(s2[k], v), k  # BatchNorm running stats included: E stayed in eval mode
+    det.train()
+    assert not det.encoder.training and not det.hom.training and det.aux.training
+    assert all(not p.requires_grad for p in det.encoder.parameters())
+
+
+def test_checkpoint_round_trip_and_errors(trained, tmp_path):
+    cfg, p1, p2 = trained
+    ck = train.load_checkpoint(p2, "stage2")
+    assert ck["config"]["max_images"] == 96 and ck["versions"]["torch"] == torch.__version__
+    assert ck["data"]["n"] == 192 and len(ck["data"]["sha256"]) == 64
+    model, c1, _ = train.load_trace_model(p1)
+    assert c1.width == 8
+    with pytest.raises(ValueError, match="stage1 checkpoint, expected stage2"):
+        train.load_checkpoint(p1, "stage2")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt: not a readable NTF checkpoint"):
+        train.load_checkpoint(bad)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        train.load_checkpoint(tmp_path / "missing.pt")
+    assert not list(p1.parent.glob(".*tmp*"))  # atomic writes leave no temporaries
+
+
+def _params(path):
+    return train.load_checkpoint(path)["model"]
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2"])
+def test_resume_is_exact(stage, tmp_path, monkeypatch):
+    """Stopping after epoch 1 and resuming gives bit-identical weights to an uninterrupted run."""
+    straight, broken = tiny(tmp_path / "a"), tiny(tmp_path / "b")
+    if stage == "stage2":
+        for c in (straight, broken):
+            train.stage1(c.replace(epochs1=1))
+        straight, broken = straight.replace(epochs1=1), broken.replace(epochs1=1)
+    ref = getattr(train, stage)(straight)
+
+    real_save = train.save_checkpoint
+
+    def save_then_stop(path, obj):
+        real_save(path, obj)
+        if obj["kind"] == stage and obj["epoch"] == 1:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(train, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        getattr(train, stage)(broken)
+    monkeypatch.setattr(train, "save_checkpoint", real_save)
+    assert train.load_checkpoint(tmp_path / "b" / f"{stage}.pt")["epoch"] == 1
+    resumed = getattr(train, stage)(broken)
+    a, b = _params(ref), _params(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # and a different config refuses to resume
+    with pytest.raises(ValueError, match="another config"):
+        getattr(train, stage)(broken.replace(lr1=0.05, lr2=0.05))
+
+
+# -- two processes on gloo ---------------------------------------------------------------------------------------
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _batches(cfg):
+    torch.manual_seed(1)
+    n = 16
+    v1, v2 = torch.rand(n, 3, 28, 28), torch.rand(n, 3, 28, 28)
+    x, labels = torch.rand(n, 3, 32, 32), torch.tensor([0, 1] * (n // 2))
+    return v1, v2, torch.arange(n), x, labels
+
+
+def _models(cfg):
+    torch.manual_seed(0)
+    trace = train.build_trace_model(cfg)
+    det = train.Detector(train.build_trace_model(cfg), cfg.head_dim)
+    trace.eval()  # BatchNorm on running statistics: per-rank batch statistics differ without SyncBatchNorm (CUDA)
+    return trace, det
+
+
+def _losses_and_grads(cfg, trace, det, sl):
+    v1, v2, idx, x, labels = (t[sl] for t in _batches(cfg))
+    out = {}
+    t1 = train.stage1_losses(trace, v1, v2, idx, cfg)
+    t1["total"].backward()
+    step = train.Stage2Step(det)
+    step = train._wrap(step, "cpu")
+    t2 = train.stage2_losses(step, x, labels, cfg)
+    t2["total"].backward()
+    out["loss"] = {f"s1_{k}": float(v) for k, v in t1.items()} | {f"s2_{k}": float(v) for k, v in t2.items()}
+    out["grad"] = {n: p.grad.clone() for n, p in list(trace.named_parameters()) + list(det.named_parameters())
+                   if p.grad is not None}
+    return out
+
+
+def _rank_main(rank, port, cfg, q):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2")
+    torch.set_num_threads(1)
+    train.dist.setup("cpu")
+    trace, det = _models(cfg)
+    ddp_trace = train._wrap(trace, "cpu")
+    half = slice(rank * 8, rank * 8 + 8)
+    out = _losses_and_grads(cfg, ddp_trace, det, half)
+    q.put((rank, out["loss"], {k.removeprefix("module."): v for k, v in out["grad"].items()}))
+    train.dist.cleanup()
+
+
+def test_two_gloo_ranks_equal_one_process(tmp_path):
+    cfg = tiny(tmp_path)
+    trace, det = _models(cfg)
+    one = _losses_and_grads(cfg, trace, det, slice(0, 16))
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    port = _free_port()
+    procs = [ctx.Process(target=_rank_main, args=(r, port, cfg, q)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = sorted(q.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    for rank, loss, grad in results:
+        assert loss.keys() == one["loss"].keys()
+        for k in loss:
+            assert loss[k] == pytest.approx(one["loss"][k], rel=1e-5, abs=1e-6), (rank, k)
+        assert grad.keys() == one["grad"].keys()
+        for k in grad:
+            torch.testing.assert_close(grad[k], one["grad"][k], rtol=1e-4, atol=1e-6, msg=f"rank {rank} {k}")
+
+
+def test_torchrun_two_processes_train_stage1(tmp_path):
+    """The real launcher: `torchrun --nproc_per_node 2` runs stage 1 end to end and writes one checkpoint."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+           str(_free_port()), "-m", "ntf_core.cli", "stage1", "--set", f"train_dir={MINI / 'train'}",
+           "--set", "max_images=64", "--set", "batch_size=32", "--set", "epochs1=1", "--set", "encoder=small_cnn",
+           "--set", "encoder_weights=", "--set", "width=8", "--set", "view_size=28",
+           "--set", f"out={tmp_path}"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ck = train.load_checkpoint(tmp_path / "stage1.pt", "stage1")
+    assert ck["epoch"] == 1 and len(ck["history"]) == 1
+    assert r.stdout.count("[stage1] epoch 1/1") == 1  # only rank 0 logs
+
+
+def test_export_is_small_loads_and_refuses_to_resume(trained, tmp_path):
+    cfg, p1, p2 = trained
+    from ntf_core.cli import main
+    assert main(["export", "--checkpoint", str(p2), "--out", str(tmp_path / "s2.pt")]) == 0
+    slim = train.load_checkpoint(tmp_path / "s2.pt", "stage2")
+    assert "optimizer" not in slim and slim["exported"]["dtype"] == "float16"
+    assert (tmp_path / "s2.pt").stat().st_size < 0.6 * p2.stat().st_size
+    from ntf_core.evaluate import load_detector
+    det, _ = load_detector(tmp_path / "s2.pt")
+    full, _ = load_detector(p2)
+    x = torch.rand(4, 3, 32, 32)
+    torch.testing.assert_close(det(x), full(x), atol=2e-2, rtol=2e-2)  # float16 weights, float32 compute
+    train.export_checkpoint(p1, tmp_path / "run" / "stage1.pt")
+    with pytest.raises(ValueError, match="exported checkpoint .* cannot be resumed"):
+        train.stage1(cfg.replace(out=str(tmp_path / "run")))
