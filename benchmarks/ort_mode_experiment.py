@@ -10,7 +10,6 @@ For each mode of ``ort_loss`` (signed = the printed equation, abs = |cos|, squar
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 

@@ -152,6 +152,8 @@ def scan(root: str | os.PathLike, layout: str = "auto", split: str | None = None
 
     ``real_dir`` (UnivFD style): a folder of real images (or holding ``0_real``) added to every fake-only group.
     """
+    if not Path(root).is_dir():
+        raise LayoutError(f"{root}: no such folder" if not Path(root).exists() else f"{root}: is a file, not a folder")
     layout = detect_layout(root) if layout == "auto" else layout
     if layout in ("cnndetection", "univfd"):
         samples = scan_cnndetection(root)

@@ -32,7 +32,7 @@ def setup(device: str) -> str:
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not is_dist():
         tdist.init_process_group("nccl" if device == "cuda" else "gloo")
     if device == "cuda":
-        local = int(os.environ.get("LOCAL_RANK", 0))
+        local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         return f"cuda:{local}"
     return device

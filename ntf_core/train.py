@@ -24,7 +24,14 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import dist
-from .augment import TwoViews, eval_transform, random_crops, to_float, train_transform, view_transform
+from .augment import (
+    TwoViews,
+    eval_transform,
+    random_crops,
+    to_float,
+    train_transform,
+    view_transform,
+)
 from .config import Config, from_dict, stage1_path
 from .data import Images, Sample, scan
 from .losses import detector_loss, trace_loss
@@ -37,8 +44,9 @@ RUN_ONLY = {"device", "workers", "out", "stage1_checkpoint", "cache_images", "va
 # -- checkpoints -----------------------------------------------------------------------------------------------
 
 def versions() -> dict:
-    import torchvision
     from importlib.metadata import PackageNotFoundError, version
+
+    import torchvision
     try:
         ntf = version("ntf_core")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -110,7 +118,7 @@ def training_samples(cfg: Config, labels=(0, 1)) -> list[Sample]:
 
 def _loader(dataset, cfg: Config, epoch: int) -> DataLoader:
     per_rank = cfg.batch_size // dist.world()
-    if per_rank < 2 or per_rank * dist.world() * 1 > len(dataset):
+    if per_rank < 2 or per_rank * dist.world() > len(dataset):
         raise ValueError(f"batch_size {cfg.batch_size} does not fit {len(dataset)} training images "
                          f"on {dist.world()} process(es)")
     sampler = DistributedSampler(dataset, num_replicas=dist.world(), rank=dist.rank(), shuffle=True,
@@ -205,13 +213,13 @@ def _progress(iterable, desc: str, total: int):
 # -- the two steps (what one batch does; also what the DDP test compares) ---------------------------------------
 
 def stage1_losses(model: nn.Module, v1: torch.Tensor, v2: torch.Tensor, index: torch.Tensor, cfg: Config,
-                  amp=nullcontext()) -> dict[str, torch.Tensor]:
+                  amp=None) -> dict[str, torch.Tensor]:
     """L_tra of one batch: both views through E and the heads, features of all ranks gathered, then eq. 4.
 
     Choice: the image index is the source id of eq. 2, so the two views of an image are never compared.
     """
     n = v1.shape[0]
-    with amp:
+    with amp or nullcontext():
         z_hom, z_het = model(torch.cat([v1, v2]))
     z_hom, z_het = z_hom.float(), z_het.float()
     g = dist.gather
@@ -238,12 +246,12 @@ class Stage2Step(nn.Module):
 
 
 def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: Config,
-                  amp=nullcontext()) -> dict[str, torch.Tensor]:
+                  amp=None) -> dict[str, torch.Tensor]:
     """L_d of one batch (eq. 7). Choice: the z_hom that join the contrast set are those of the global batch's
     real images, from the frozen stage-1 encoder and hom head on the full input (the paper does not say which
     real images' hom features are used)."""
     x_crop = random_crops(x, cfg.contrast_crop)
-    with amp:
+    with amp or nullcontext():
         logits, z, z_hom = step(x, x_crop)
     g = dist.gather
     all_labels = g(labels)

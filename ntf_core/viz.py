@@ -68,6 +68,7 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
 def png(image: Image.Image):
     """A PIL image as an IPython PNG display object (one mimetype, lossless, small in the stored notebook)."""
     import io
+
     from IPython.display import Image as IPyImage
     buf = io.BytesIO()
     image.save(buf, format="PNG")
@@ -117,6 +118,7 @@ def curves_figure(history: list[dict], keys, title: str = "", log_y: bool = Fals
 def show_source(fn):
     """A function's source as a Markdown code block: the equation's code beside the equation."""
     import inspect
+
     from IPython.display import Markdown
     return Markdown(f"```python\n{inspect.getsource(fn).rstrip()}\n```")
 

@@ -7,7 +7,8 @@ def test_presets():
     paper = make_config("paper")
     assert (paper.encoder, paper.image_size, paper.contrast_crop, paper.epochs1, paper.epochs2) == \
         ("resnet50", 224, 32, 200, 10)
-    assert (paper.lr1, paper.lr2, paper.momentum, paper.weight_decay, paper.lam, paper.gamma) == (0.1, 0.1, 0.9, 1e-3, 0.1, 0.5)
+    assert (paper.lr1, paper.lr2, paper.momentum, paper.weight_decay, paper.lam, paper.gamma) == \
+        (0.1, 0.1, 0.9, 1e-3, 0.1, 0.5)
     mini = make_config("mini")
     assert mini.encoder == "efficientnet_lite0" and mini.image_size == 32 and mini.train_dir.endswith("ntf-mini/train")
 

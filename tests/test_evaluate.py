@@ -4,16 +4,15 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import MINI
 from PIL import Image
 
 from ntf_core import train
 from ntf_core.cli import main
 from ntf_core.config import make_config
-from ntf_core.data import LayoutError, read_manifest, scan
+from ntf_core.data import LayoutError, mini_test_dirs, scan
 from ntf_core.evaluate import evaluate_dirs
 from ntf_core.metrics import detection_metrics
-
-from conftest import MINI
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +29,15 @@ def ckpt(tmp_path_factory):
 def small_tests(tmp_path_factory):
     """Two 20+20 image test folders copied from ntf-mini, one with a class level (0_real under a class)."""
     root = tmp_path_factory.mktemp("tests")
-    rows = read_manifest()
+    source = mini_test_dirs()
     dirs = []
     for gen, nested in (("sngan", False), ("ddim", True)):
         d = root / gen
-        for label in (0, 1):
-            picked = [r for r in rows if r["split"] == "test" and r["generator"] == gen and r["label"] == label][:20]
-            target = d / ("cls" if nested else "") / ("0_real" if label == 0 else "1_fake")
+        for label_dir in ("0_real", "1_fake"):
+            target = d / ("cls" if nested else "") / label_dir
             target.mkdir(parents=True)
-            for r in picked:
-                shutil.copy(MINI / r["path"], target)
+            for f in sorted((source[gen] / label_dir).iterdir())[:20]:
+                shutil.copy(f, target)
         dirs.append(d)
     return dirs
 

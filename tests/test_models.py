@@ -3,7 +3,14 @@ import urllib.error
 import pytest
 import torch
 
-from ntf_core.models import Detector, MLPHead, ResNet50, SmallCNN, TraceModel, make_encoder
+from ntf_core.models import (
+    Detector,
+    MLPHead,
+    ResNet50,
+    SmallCNN,
+    TraceModel,
+    make_encoder,
+)
 
 
 def test_small_cnn_keeps_full_resolution_in_its_stem():
