@@ -29,12 +29,12 @@ def setup(device: str) -> str:
     """Initialise the process group when launched by torchrun (nccl on CUDA, gloo on CPU); returns the device."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not is_dist():
-        tdist.init_process_group("nccl" if device == "cuda" else "gloo")
     if device == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        torch.cuda.set_device(local)
-        return f"cuda:{local}"
+        torch.cuda.set_device(local)  # before the process group, so that NCCL binds each rank to its own GPU
+        device = f"cuda:{local}"
+    if "RANK" in os.environ and "WORLD_SIZE" in os.environ and not is_dist():
+        tdist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     return device
 
 
