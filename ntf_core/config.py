@@ -11,6 +11,8 @@ in the field's comment.
 from __future__ import annotations
 
 import dataclasses
+import numbers
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -86,8 +88,20 @@ PRESETS = {
 
 
 def _parse(value, typ):
-    if not isinstance(value, str) or typ is str:
-        return value
+    if isinstance(value, str):
+        return value if typ is str else _parse_str(value, typ)
+    if typ is str and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if typ is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if typ is int and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if typ is bool and type(value).__name__ in ("bool", "bool_"):
+        return bool(value)
+    raise ValueError(f"expected {typ.__name__}")
+
+
+def _parse_str(value: str, typ):
     if typ is bool:
         if value.lower() in ("1", "true", "yes", "on"):
             return True
@@ -109,7 +123,8 @@ def apply_overrides(cfg: Config, overrides: dict) -> Config:
         try:
             clean[k] = _parse(v, typ)
         except ValueError:
-            raise ValueError(f"config field {k}: cannot read {v!r} as {typ.__name__}") from None
+            raise ValueError(f"config field {k}: cannot read {v!r} ({type(v).__name__}) as {typ.__name__}"
+                             ) from None
     return dataclasses.replace(cfg, **clean)
 
 

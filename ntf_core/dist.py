@@ -1,9 +1,10 @@
 """Multi-process training with torchrun: the few helpers the trainers need.
 
 The contrastive losses compare every sample with every other one, so with N ranks each rank must see the
-embeddings of the whole global batch. ``gather`` concatenates them with ``torch.distributed.nn.all_gather``,
+embeddings of the whole global batch. ``gather`` concatenates them with an autograd-aware all-gather,
 whose backward sends each rank the gradient of its own slice (summed over the ranks' identical losses); DDP's
-gradient averaging then divides by N again, so the update equals one process on the global batch.
+gradient averaging then divides by N again, so the update equals one process on the global batch (tested on two
+gloo processes). The older public route, ``torch.distributed.nn.all_gather``, is deprecated in torch 2.14.
 """
 from __future__ import annotations
 
@@ -44,11 +45,12 @@ def cleanup():
 
 
 def gather(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` [n, ...] of every rank along dim 0, in rank order, keeping gradients (identity alone)."""
+    """Concatenate ``x`` [n, ...] of every rank along dim 0, in rank order, keeping gradients (identity alone; the
+    functional-collectives all-gather, whose backward is a reduce-scatter sum)."""
     if not is_dist():
         return x
-    from torch.distributed.nn import all_gather
-    return torch.cat(all_gather(x.contiguous()))
+    from torch.distributed._functional_collectives import all_gather_tensor_autograd
+    return all_gather_tensor_autograd(x.contiguous(), 0, tdist.group.WORLD)
 
 
 def mean_over_ranks(value: float) -> float:

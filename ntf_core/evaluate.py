@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
+from torchvision.transforms.v2 import functional as TF
 
 from .augment import eval_transform, to_float
 from .config import Config, from_dict
@@ -88,7 +89,8 @@ SPACES = ("e", "z_hom", "z_het", "aux")
 def embed(trace: TraceModel, detector: Detector | None, cfg: Config, samples: list[Sample], device: str = "cpu",
           batch_size: int = 256) -> dict[str, np.ndarray]:
     """The four spaces of NTF for each sample: the encoder's e, stage 1's z_hom and z_het, stage 2's auxiliary
-    z (the heads' outputs L2-normalised, as the losses see them; "aux" only when a detector is given).
+    z (the heads' outputs L2-normalised, as the losses see them; "aux" only when a detector is given, computed
+    on the centre ``contrast_crop`` px of the input, the crop size it was trained on).
     ``trace`` is the stage-1 model whose frozen encoder the detector carries (the het head is not in it)."""
     trace.eval().to(device)
     heads = {"z_hom": trace.hom, "z_het": trace.het}
@@ -97,8 +99,13 @@ def embed(trace: TraceModel, detector: Detector | None, cfg: Config, samples: li
     loader = DataLoader(Images(samples, eval_transform(cfg.image_size)), batch_size=batch_size)
     out = {k: [] for k in ("e", *heads)}
     for x, _, _ in loader:
-        e = trace.encoder(to_float(x, device)).float()
+        x = to_float(x, device)
+        e = trace.encoder(x).float()
         out["e"].append(e.cpu())
         for k, head in heads.items():
-            out[k].append(F.normalize(head(e), dim=1).cpu())
+            if k == "aux" and cfg.contrast_crop < cfg.image_size:  # aux was trained on contrast_crop px crops
+                e_crop = trace.encoder(TF.center_crop(x, [cfg.contrast_crop])).float()
+                out[k].append(F.normalize(head(e_crop), dim=1).cpu())
+            else:
+                out[k].append(F.normalize(head(e), dim=1).cpu())
     return {k: torch.cat(v).numpy() for k, v in out.items()}

@@ -6,7 +6,7 @@ with checkpoints every epoch and exact resume.
 
 Exact resume: every epoch re-seeds the RNGs from (seed, epoch, rank) and the sampler shuffles by (seed, epoch),
 so epoch k depends only on the weights, optimizer and scheduler state saved after epoch k - 1; a run stopped
-and resumed ends bit-identical to an uninterrupted one (tested).
+and resumed ends bit-identical to an uninterrupted one on the same device and thread count (tested on CPU).
 Launch with ``torchrun --nproc_per_node N -m ntf_core.cli stage1 ...`` for N processes (see dist.py).
 """
 from __future__ import annotations
@@ -37,8 +37,9 @@ from .data import Images, Sample, scan
 from .losses import detector_loss, trace_loss
 from .models import Detector, TraceModel, make_encoder
 
-# config fields that may differ between a checkpoint and its resumed run (they do not change the numbers)
-RUN_ONLY = {"device", "workers", "out", "stage1_checkpoint", "cache_images", "val_dir"}
+# config fields that may differ between a checkpoint and its resumed run (they do not change the numbers;
+# ``device`` does, through kernels and bf16 autocast, so exactness holds on one device type and thread count)
+RUN_ONLY = {"device", "out", "stage1_checkpoint", "cache_images", "val_dir"}
 
 
 # -- checkpoints -----------------------------------------------------------------------------------------------
@@ -61,6 +62,16 @@ def fingerprint(samples: list[Sample], root) -> dict:
     for s in samples:
         h.update(f"{Path(s.path).relative_to(root).as_posix()}\t{s.label}\t{os.path.getsize(s.path)}\n".encode())
     return {"dir": str(root), "n": len(samples), "sha256": h.hexdigest()}
+
+
+def weights_hash(module: nn.Module) -> str:
+    """SHA-256 of a module's state (names and float32 values): which stage-1 weights a stage-2 run stands on."""
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().float().cpu().contiguous().numpy().tobytes() if v.is_floating_point()
+                 else v.cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def save_checkpoint(path, obj: dict) -> None:
@@ -118,6 +129,8 @@ def training_samples(cfg: Config, labels=(0, 1)) -> list[Sample]:
 
 def _loader(dataset, cfg: Config, epoch: int) -> DataLoader:
     per_rank = cfg.batch_size // dist.world()
+    if cfg.batch_size % dist.world():
+        raise ValueError(f"batch_size {cfg.batch_size} is not divisible by the {dist.world()} processes")
     if per_rank < 2 or per_rank * dist.world() > len(dataset):
         raise ValueError(f"batch_size {cfg.batch_size} does not fit {len(dataset)} training images "
                          f"on {dist.world()} process(es)")
@@ -361,9 +374,14 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
     steps = len(_loader(dataset, cfg, 0))
     opt, sched = make_optimizer(params, cfg, cfg.lr2, steps, cfg.epochs2)
     start, history, seconds = 0, [], 0.0
+    stage1_id = {"path": str(stage1_path(cfg)), "data": ckpt1["data"], "epoch": ckpt1["epoch"],
+                 "weights_sha256": weights_hash(trace)}
     if resume and path.exists():
         ckpt = load_checkpoint(path, "stage2")
         _check_resume(ckpt, cfg, data, path)
+        if ckpt.get("stage1", {}).get("weights_sha256") != stage1_id["weights_sha256"]:
+            raise ValueError(f"{path}: was trained on other stage-1 weights than {stage1_id['path']}; "
+                             "pass --fresh to train stage 2 again, or another out= folder")
         detector.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
@@ -401,6 +419,5 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
                                    "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                                    "epoch": epoch + 1, "history": history, "seconds": seconds,
                                    "versions": versions(), "data": data,
-                                   "stage1": {"path": str(stage1_path(cfg)), "data": ckpt1["data"],
-                                              "epoch": ckpt1["epoch"]}})
+                                   "stage1": stage1_id})
     return path

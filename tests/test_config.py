@@ -22,12 +22,23 @@ def test_overrides_are_typed_from_strings():
 def test_bad_overrides_say_what_is_wrong():
     with pytest.raises(ValueError, match="unknown config field 'epoch1'.*epochs1"):
         make_config("mini", epoch1=3)
-    with pytest.raises(ValueError, match="epochs1: cannot read 'three' as int"):
+    with pytest.raises(ValueError, match="epochs1: cannot read 'three' \\(str\\) as int"):
         make_config("mini", epochs1="three")
     with pytest.raises(ValueError, match="name=value"):
         parse_sets(["epochs1"])
     with pytest.raises(ValueError, match="unknown preset"):
         make_config("huge")
+
+
+def test_python_values_are_checked_and_paths_become_strings(tmp_path):
+    import numpy as np
+    cfg = make_config("mini", out=tmp_path / "run", epochs1=np.int64(3), lr1=np.float32(0.5), amp=np.bool_(False))
+    assert cfg.out == str(tmp_path / "run") and type(cfg.epochs1) is int and type(cfg.lr1) is float
+    assert cfg.amp is False
+    with pytest.raises(ValueError, match="epochs1: cannot read 2.5 \\(float\\) as int"):
+        make_config("mini", epochs1=2.5)
+    with pytest.raises(ValueError, match="amp: cannot read 1 \\(int\\) as bool"):
+        make_config("mini", amp=1)
 
 
 def test_round_trip_through_a_dict():

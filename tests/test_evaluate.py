@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from conftest import MINI
 from PIL import Image
 
@@ -11,7 +12,7 @@ from ntf_core import train
 from ntf_core.cli import main
 from ntf_core.config import make_config
 from ntf_core.data import LayoutError, mini_test_dirs, scan
-from ntf_core.evaluate import evaluate_dirs
+from ntf_core.evaluate import evaluate_dirs, load_detector
 from ntf_core.metrics import detection_metrics
 
 
@@ -54,9 +55,14 @@ def test_evaluate_json_matches_scoring_by_hand(ckpt, small_tests, capsys):
     assert main(["evaluate", "--checkpoint", str(ckpt), "--json", str(small_tests[0])]) == 0
     out = json.loads(capsys.readouterr().out)
     samples = scan(small_tests[0])
-    det, cfg = __import__("ntf_core.evaluate", fromlist=["x"]).load_detector(ckpt)
-    scores = train.score_samples(det, cfg, samples)
-    assert out["rows"]["sngan"] == pytest.approx(detection_metrics([s.label for s in samples], scores))
+    det, cfg = load_detector(ckpt)
+    # by hand: decode, centre-crop to the checkpoint's image_size (32 px crops: unchanged), sigmoid of the logit
+    x = torch.stack([torch.from_numpy(np.array(Image.open(s.path).convert("RGB"))).permute(2, 0, 1)
+                     for s in samples]).float() / 255
+    assert cfg.image_size == 32 and x.shape[-2:] == (32, 32)
+    with torch.no_grad():
+        scores = torch.sigmoid(det.eval()(x)).numpy()
+    assert out["rows"]["sngan"] == pytest.approx(detection_metrics([s.label for s in samples], scores), abs=1e-6)
 
 
 def test_detect_scores_files_and_folders_of_any_size(ckpt, small_tests, tmp_path, capsys):

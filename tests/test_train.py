@@ -58,7 +58,7 @@ def test_each_stage1_term_can_be_minimised(term, tmp_path):
     values = []
     for _ in range(15):
         loss = train.stage1_losses(model, v1, v2, idx, cfg)[term]
-        values.append(float(loss))
+        values.append(float(loss.detach()))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -162,7 +162,7 @@ def _losses_and_grads(cfg, trace, det, sl):
     step = train._wrap(step, "cpu")
     t2 = train.stage2_losses(step, x, labels, cfg)
     t2["total"].backward()
-    out["loss"] = {f"s1_{k}": float(v) for k, v in t1.items()} | {f"s2_{k}": float(v) for k, v in t2.items()}
+    out["loss"] = {f"s{i}_{k}": float(v.detach()) for i, t in ((1, t1), (2, t2)) for k, v in t.items()}
     out["grad"] = {n: p.grad.clone() for n, p in list(trace.named_parameters()) + list(det.named_parameters())
                    if p.grad is not None}
     return out
@@ -176,7 +176,8 @@ def _rank_main(rank, port, cfg, q):
     ddp_trace = train._wrap(trace, "cpu")
     half = slice(rank * 8, rank * 8 + 8)
     out = _losses_and_grads(cfg, ddp_trace, det, half)
-    q.put((rank, out["loss"], {k.removeprefix("module."): v for k, v in out["grad"].items()}))
+    # numpy, not tensors: a tensor sent through a Queue is shared by file descriptor, which dies with this process
+    q.put((rank, out["loss"], {k.removeprefix("module."): v.numpy() for k, v in out["grad"].items()}))
     train.dist.cleanup()
 
 
@@ -199,7 +200,7 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
             assert loss[k] == pytest.approx(one["loss"][k], rel=1e-5, abs=1e-6), (rank, k)
         assert grad.keys() == one["grad"].keys()
         for k in grad:
-            torch.testing.assert_close(grad[k], one["grad"][k], rtol=1e-4, atol=1e-6, msg=f"rank {rank} {k}")
+            torch.testing.assert_close(torch.from_numpy(grad[k]), one["grad"][k], rtol=1e-4, atol=1e-6, msg=f"rank {rank} {k}")
 
 
 def test_torchrun_two_processes_train_stage1(tmp_path):
@@ -232,3 +233,13 @@ def test_export_is_small_loads_and_refuses_to_resume(trained, tmp_path):
     train.export_checkpoint(p1, tmp_path / "run" / "stage1.pt")
     with pytest.raises(ValueError, match="exported checkpoint .* cannot be resumed"):
         train.stage1(cfg.replace(out=str(tmp_path / "run")))
+
+
+def test_stage2_refuses_to_resume_on_other_stage1_weights(tmp_path):
+    cfg = tiny(tmp_path, epochs1=1, epochs2=1)
+    train.stage1(cfg)
+    train.stage2(cfg)
+    assert train.stage2(cfg) == tmp_path / "stage2.pt"  # finished and same stage 1: nothing to do
+    train.stage1(cfg.replace(seed=1), resume=False)       # a new stage 1 in the same folder
+    with pytest.raises(ValueError, match="other stage-1 weights"):
+        train.stage2(cfg)
