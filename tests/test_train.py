@@ -200,7 +200,8 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
             assert loss[k] == pytest.approx(one["loss"][k], rel=1e-5, abs=1e-6), (rank, k)
         assert grad.keys() == one["grad"].keys()
         for k in grad:
-            torch.testing.assert_close(torch.from_numpy(grad[k]), one["grad"][k], rtol=1e-4, atol=1e-6, msg=f"rank {rank} {k}")
+            torch.testing.assert_close(torch.from_numpy(grad[k]), one["grad"][k], rtol=1e-4, atol=1e-6,
+                                       msg=f"rank {rank} {k}")
 
 
 def test_torchrun_two_processes_train_stage1(tmp_path):
