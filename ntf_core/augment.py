@@ -6,8 +6,9 @@ Choice (stage-1 views, the paper gives no list): random crops and horizontal fli
 without resampling them, so the high-frequency traces that separate real from generated images reach the
 encoder intact in both views. (Two exceptions, both explicit: an image smaller than the crop is first enlarged,
 which does resample, and ``view_pad`` reflect-pads the borders so that a full-size crop can still shift.)
-SimCLR's usual recipe is deliberately not used: random-resized-crop interpolates (a low-pass filter), colour jitter and grey-scale change the colour
-statistics generators get wrong, and blur erases exactly the traces the method is meant to learn.
+SimCLR's usual recipe is deliberately not used: random-resized-crop interpolates (a low-pass filter), colour
+jitter and grey-scale change the colour statistics generators get wrong, and blur erases exactly the traces the
+method is meant to learn.
 """
 from __future__ import annotations
 
