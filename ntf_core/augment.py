@@ -77,3 +77,37 @@ def random_crops(x: torch.Tensor, size: int, generator: torch.Generator | None =
 def to_float(x: torch.Tensor, device, channels_last: bool = False) -> torch.Tensor:
     x = x.to(device, non_blocking=True).float().div_(255)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def blur_jpeg(p_blur: float = 0.5, p_jpeg: float = 0.5, sigma=(0.1, 1.0), quality=(30, 100)):
+    """Wang et al. 2020's training augmentation (their "Blur+JPEG (0.5)"): with probability ``p_blur`` a Gaussian
+    blur of random sigma, with probability ``p_jpeg`` a JPEG re-encoding of random quality, on uint8 images.
+
+    Choice: Wang et al. draw sigma from [0, 3] px on 256 px images; on 32 px crops that range would erase the
+    whole image, so the default here is [0.1, 1.0] px (about the same blur relative to the image's content)."""
+    return v2.Compose([v2.RandomApply([v2.GaussianBlur(5, sigma=sigma)], p=p_blur),
+                       v2.RandomApply([RandomJPEG(quality)], p=p_jpeg)])
+
+
+def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """A uint8 [3, H, W] image re-encoded as JPEG at ``quality`` with Pillow (4:2:0 chroma, as most files)
+    and decoded again. (torchvision's own JPEG codec is deprecated since torchvision 0.29.)"""
+    import io
+
+    import numpy as np
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(x.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    return torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
+class RandomJPEG(torch.nn.Module):
+    """JPEG re-encoding at a quality drawn uniformly from ``quality`` = (lo, hi), inclusive."""
+
+    def __init__(self, quality=(30, 100)):
+        super().__init__()
+        self.lo, self.hi = quality
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return jpeg(x, int(torch.randint(self.lo, self.hi + 1, ()).item()))

@@ -1,4 +1,8 @@
-"""Comparison detectors behind one interface: ``fit(images, labels)`` then ``score(images)`` = P(fake)."""
+"""Comparison detectors behind one interface: ``fit(images, labels)`` then ``score(images)`` = P(fake).
+
+``images`` are float tensors [N, 3, H, W] in [0, 1] (``data.mini_images`` / ``data.load_tensor``); labels 0 = real,
+1 = fake. Each class names the paper it stands for (``paper``) and says how ours differs in its docstring.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -13,9 +17,14 @@ from .spectra import log_spectrum
 class SpectrumClassifier:
     """Frank et al. 2020-style: a logistic regression on log Fourier magnitudes of the noise residual.
 
+    (Frank et al. classify DCT spectra, Gragnaniello et al. and Durall et al. Fourier ones; one linear model on
+    the residual's log-magnitude spectrum stands for that family here.)
+
     Features are the centred log-magnitude spectrum of each image's luma residual (``spectra.log_spectrum``),
     flattened; the classifier is scikit-learn's L2-regularised logistic regression on standardised features.
     """
+
+    name, paper = "spectrum", "Frank et al. 2020 / Durall et al. 2020 style (Fourier, not DCT)"
 
     def __init__(self, C: float = 0.1, seed: int = 0):
         self.model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
@@ -30,3 +39,105 @@ class SpectrumClassifier:
 
     def score(self, images: torch.Tensor) -> np.ndarray:
         return self.model.predict_proba(self.features(images))[:, 1]
+
+
+class LinearProbe:
+    """UnivFD-style (Ojha et al. 2023): a linear classifier on a frozen pretrained feature space.
+
+    UnivFD probes CLIP ViT-L/14 features; offline we probe the ImageNet EfficientNet-Lite0 (the same encoder the
+    mini NTF starts from), at the images' own resolution, with scikit-learn's L2-regularised logistic regression.
+    """
+
+    name, paper = "linear probe", "Ojha et al. 2023 (UnivFD), with ImageNet EfficientNet-Lite0 instead of CLIP"
+
+    def __init__(self, C: float = 1.0, seed: int = 0, batch: int = 256):
+        from .models import make_encoder
+        self.encoder = make_encoder("efficientnet_lite0", "imagenet").eval()
+        self.batch = batch
+        self.model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> np.ndarray:
+        return torch.cat([self.encoder(images[i:i + self.batch]) for i in range(0, len(images), self.batch)]
+                         ).double().numpy()
+
+    def fit(self, images: torch.Tensor, labels) -> "LinearProbe":
+        self.model.fit(self.features(images), np.asarray(labels))
+        return self
+
+    def score(self, images: torch.Tensor) -> np.ndarray:
+        return self.model.predict_proba(self.features(images))[:, 1]
+
+
+class Wang2020:
+    """Wang et al. 2020 (CNNDetection): an ImageNet-pretrained CNN fine-tuned end to end with binary
+    cross-entropy, with blur and JPEG augmentation ("Blur+JPEG (0.5)").
+
+    Differences, for CPU and 32 px: the encoder is EfficientNet-Lite0 (not ResNet-50); the blur sigma range is
+    scaled to 32 px (``augment.blur_jpeg``); Adam at lr 1e-4 as in the paper, for ``epochs`` epochs (the budget
+    is set by the caller to match NTF's). ``history`` holds the mean training loss of each epoch.
+    """
+
+    name, paper = "Wang2020", "Wang et al. 2020 (CNNDetection), EfficientNet-Lite0 instead of ResNet-50"
+
+    def __init__(self, epochs: int = 5, lr: float = 1e-4, batch: int = 64, p_blur: float = 0.5,
+                 p_jpeg: float = 0.5, seed: int = 0):
+        from .augment import blur_jpeg
+        from .models import make_encoder
+        torch.manual_seed(seed)
+        self.encoder = make_encoder("efficientnet_lite0", "imagenet")
+        self.head = torch.nn.Linear(self.encoder.embed_dim, 1)
+        self.augment = blur_jpeg(p_blur, p_jpeg)
+        self.epochs, self.lr, self.batch, self.seed = epochs, lr, batch, seed
+        self.history: list[float] = []
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x)).squeeze(1)
+
+    def fit(self, images: torch.Tensor, labels) -> "Wang2020":
+        y = torch.as_tensor(np.asarray(labels), dtype=torch.float32)
+        params = [*self.encoder.parameters(), *self.head.parameters()]
+        opt = torch.optim.Adam(params, lr=self.lr)
+        g = torch.Generator().manual_seed(self.seed)
+        u8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+        self.encoder.train()
+        for _ in range(self.epochs):
+            order = torch.randperm(len(u8), generator=g)
+            losses = []
+            for i in range(0, len(order) - self.batch + 1, self.batch):
+                idx = order[i:i + self.batch]
+                x = torch.stack([self.augment(img) for img in u8[idx]]).float() / 255
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(self._logits(x), y[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+            self.history.append(float(np.mean(losses)))
+        self.encoder.eval()
+        return self
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor) -> np.ndarray:
+        self.encoder.eval()
+        return torch.cat([torch.sigmoid(self._logits(images[i:i + 256])) for i in range(0, len(images), 256)]
+                         ).numpy()
+
+
+class NTF:
+    """The NTF detector of a stage-2 checkpoint behind the baselines' interface (``score`` only: NTF is trained
+    by ``ntf stage1`` and ``ntf stage2``, or ``ntf_core.train``)."""
+
+    name, paper = "NTF", "this course's implementation of the paper"
+
+    def __init__(self, checkpoint):
+        from .evaluate import load_detector
+        self.detector, self.cfg = load_detector(checkpoint)
+
+    def fit(self, images, labels):
+        raise NotImplementedError("NTF trains in two stages: use `ntf stage1` and `ntf stage2` (ntf_core.train)")
+
+    @torch.no_grad()
+    def score(self, images: torch.Tensor) -> np.ndarray:
+        from torchvision.transforms.v2 import functional as TF
+        x = TF.center_crop(images, [self.cfg.image_size]) if images.shape[-1] != self.cfg.image_size else images
+        return torch.cat([torch.sigmoid(self.detector(x[i:i + 256])) for i in range(0, len(x), 256)]).numpy()

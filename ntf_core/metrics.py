@@ -66,3 +66,60 @@ def knn_separability(features, labels, k: int = 5, folds: int = 5, seed: int = 0
     from sklearn.neighbors import KNeighborsClassifier
     cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return float(cross_val_score(KNeighborsClassifier(k, metric="cosine"), features, labels, cv=cv).mean())
+
+
+def family_rows(rows: dict[str, dict], families: dict[str, list[str]]) -> dict[str, dict]:
+    """The paper's table layout: each family's generators, then that family's weighted average (named
+    ``"<family> average"``), then the overall average. ``families``: {family: [generator, ...]}; generators of
+    ``rows`` in no family are listed after the families, before the overall average."""
+    out, seen = {}, set()
+    for fam, gens in families.items():
+        mine = {g: rows[g] for g in gens if g in rows}
+        if mine:
+            out.update(mine)
+            out[f"{fam} average"] = average_row(mine)
+            seen |= set(mine)
+    out.update({g: r for g, r in rows.items() if g not in seen})
+    out["average"] = average_row(rows)
+    return out
+
+
+def oracle_accuracy(labels, scores) -> tuple[float, float]:
+    """Accuracy at the best threshold (an oracle: it looks at the test labels) and that threshold.
+
+    The gap between this and ACC at 0.5 says how much of a detector's error is a misplaced threshold rather
+    than a bad ranking (which AP measures). Thresholds tried: every distinct score (predict fake if >= t) and +inf.
+    """
+    y = np.asarray(labels, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    order = np.argsort(s)
+    s_sorted, y_sorted = s[order], y[order]
+    # threshold at s_sorted[i]: samples i.. are called fake; correct = reals below i + fakes from i on
+    reals_below = np.concatenate([[0], np.cumsum(y_sorted == 0)])
+    fakes_from = np.concatenate([np.cumsum((y_sorted == 1)[::-1])[::-1], [0]])
+    correct = reals_below + fakes_from
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(s_sorted)) + 1, [len(s)]])  # ties move together
+    best = starts[np.argmax(correct[starts])]
+    threshold = float(s_sorted[best]) if best < len(s) else float("inf")
+    return float(correct[best] / len(s)), threshold
+
+
+def calibration(labels, scores, bins: int = 10) -> dict:
+    """Expected calibration error and the reliability diagram's data, for P(fake) scores.
+
+    Equal-width bins on [0, 1]; in each, the mean score (confidence) and the fraction of fakes (frequency).
+    ECE = sum over bins of (bin share of samples) * |frequency - confidence|. Empty bins are left out.
+    """
+    y = np.asarray(labels, dtype=float)
+    s = np.asarray(scores, dtype=float)
+    idx = np.minimum((s * bins).astype(int), bins - 1)
+    rows = []
+    ece = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            conf, freq = float(s[m].mean()), float(y[m].mean())
+            rows.append({"bin": b, "lo": b / bins, "hi": (b + 1) / bins, "n": int(m.sum()),
+                         "confidence": conf, "frequency": freq})
+            ece += m.mean() * abs(freq - conf)
+    return {"ece": float(ece), "bins": rows}

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix
 
-from ntf_core.metrics import average_row, detection_metrics, format_table
+from ntf_core.metrics import (average_row, calibration, detection_metrics, family_rows, format_table,
+                              oracle_accuracy)
 
 
 def test_hand_computed_case():
@@ -41,3 +42,37 @@ def test_bad_input_is_refused():
         detection_metrics([0, 2], [0.5, 0.5])
     with pytest.raises(ValueError, match="NaN"):
         detection_metrics([0, 1], [0.5, float("nan")])
+
+
+def test_family_rows_follow_the_paper_layout():
+    r = lambda ap, n: {"AP": ap, "ACC": ap, "FPR": 0.0, "FNR": 0.0, "n_real": n, "n_fake": n}
+    rows = {"g1": r(1.0, 10), "g2": r(0.5, 30), "d1": r(0.8, 10), "extra": r(0.2, 10)}
+    out = family_rows(rows, {"gan": ["g1", "g2"], "diffusion": ["d1", "missing"]})
+    assert list(out) == ["g1", "g2", "gan average", "d1", "diffusion average", "extra", "average"]
+    assert out["gan average"]["AP"] == pytest.approx(0.625)
+    assert out["diffusion average"]["AP"] == pytest.approx(0.8)
+    assert out["average"]["AP"] == pytest.approx((10 + 15 + 8 + 2) / 60)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_oracle_accuracy_is_the_best_of_every_threshold(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.normal(0.4 + 0.2 * y, 0.2), 2)  # ties on purpose
+    acc, t = oracle_accuracy(y, s)
+    brute = max(((s >= u) == y).mean() for u in [*np.unique(s), np.inf])
+    assert acc == pytest.approx(brute)
+    assert ((s >= t) == y).mean() == pytest.approx(acc)
+    assert acc >= detection_metrics(y, s)["ACC"]
+
+
+def test_calibration_hand_computed():
+    # bin 0 (scores .05, .15 -> bins 0 and 1), bin 9 (.95, .95)
+    y = [0, 1, 1, 1]
+    s = [0.05, 0.15, 0.95, 0.95]
+    c = calibration(y, s, bins=10)
+    assert [b["bin"] for b in c["bins"]] == [0, 1, 9]
+    # ECE = 1/4*|0-.05| + 1/4*|1-.15| + 2/4*|1-.95|
+    assert c["ece"] == pytest.approx(0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.05)
+    perfect = calibration([0, 1], [0.0, 1.0])
+    assert perfect["ece"] == 0.0 and perfect["bins"][-1]["hi"] == 1.0
