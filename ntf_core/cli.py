@@ -2,7 +2,7 @@
 
     ntf stage1   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 1 (resumes by default)
     ntf stage2   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 2 on a stage-1 checkpoint
-    ntf evaluate --checkpoint CKPT DIR... [--json]    AP / ACC / FPR / FNR per test folder and their average
+    ntf evaluate --checkpoint CKPT DIR... [--json] [--real-dir R]   AP / ACC / FPR / FNR per folder, and average
     ntf detect   --checkpoint CKPT PATH... [--json]   probability of "fake" per image (folders: every image)
     ntf export   --checkpoint CKPT --out FILE [--float32]   a small copy for inference (no optimizer, float16)
     ntf bench build [...]   build (or resume) the ntf-mini benchmark (python -m ntf_core.bench)
@@ -44,12 +44,13 @@ def _evaluate(argv) -> int:
     p.add_argument("--checkpoint", required=True, help="a stage-2 checkpoint (stage2.pt)")
     p.add_argument("dirs", nargs="+", metavar="DIR", help="test folders with 0_real/ and 1_fake/ (one row each)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
+    p.add_argument("--real-dir", default=None, help="real images for folders that hold only fakes (UnivFD style)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=256)
     a = p.parse_args(argv)
     from .evaluate import evaluate_dirs
     from .metrics import average_row, format_table
-    rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size)
+    rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size, real_dir=a.real_dir)
     print(json.dumps({"rows": rows, "average": average_row(rows)}, indent=1) if a.json else format_table(rows))
     return 0
 

@@ -40,15 +40,18 @@ def _row_names(dirs: list[Path]) -> list[str]:
         depth += 1
 
 
-def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256) -> dict[str, dict]:
+def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256, real_dir=None) -> dict[str, dict]:
     """Per-folder AP / ACC / FPR / FNR of a checkpoint; each folder is one test set in the CNNDetection layout
-    (``0_real/`` and ``1_fake/``, possibly below one level of class folders)."""
+    (``0_real/`` and ``1_fake/``, possibly below one level of class folders). ``real_dir``: real images added to
+    every folder that has none (UnivFD's diffusion sets, or a folder of a commercial generator's images)."""
     det, cfg = load_detector(checkpoint)
     det.to(device)
     dirs = [Path(d) for d in dirs]
     rows = {}
     for name, d in zip(_row_names(dirs), dirs):
         samples = scan(d, layout="cnndetection")
+        if real_dir is not None and not any(s.label == 0 for s in samples):
+            samples = scan(d, layout="cnndetection", real_dir=real_dir)
         labels = [s.label for s in samples]
         if 0 not in labels or 1 not in labels:
             raise LayoutError(f"{d}: a test folder needs both 0_real and 1_fake images "

@@ -66,3 +66,23 @@ def test_jpeg_round_trip_loses_more_at_low_quality():
     x = (mini_images("val", label=0, limit=8) * 255).round().to(torch.uint8)
     err = {q: np.mean([(jpeg(img, q).float() - img.float()).abs().mean() for img in x]) for q in (30, 95)}
     assert 0 < err[95] < err[30]
+
+
+def test_generalization_experiment_and_its_table(tmp_path):
+    from ntf_core.bench.build import FAMILIES
+    from ntf_core.data import mini_test_dirs
+    from ntf_core.experiments import generalization, load_results, save_results, summary_table
+    dirs = {g: d for g, d in mini_test_dirs().items() if g in ("dcgan", "ddim")}
+    r = generalization(MINI / "train", dirs, {0: SHIPPED_CHECKPOINTS / "stage2.pt"}, seeds=[0, 1],
+                       methods=("NTF", "spectrum", "Wang2020"), wang_epochs=1, n_train=32, n_test=16,
+                       log=lambda m: None)
+    assert {m: sorted(s) for m, s in r.items()} == {"NTF": [0], "spectrum": [0], "Wang2020": [0, 1]}
+    assert r["NTF"][0]["ddim"]["n_real"] == 16 and r["NTF"][0]["ddim"]["n_fake"] == 16
+    save_results(r, tmp_path / "r.json")
+    assert load_results(tmp_path / "r.json") == r
+    headers, rows = summary_table(r, FAMILIES, "AP")
+    assert headers == ["generator", "NTF", "spectrum", "Wang2020", "paper NTF AP"]
+    names = [row[0] for row in rows]
+    assert names == ["dcgan", "gan average", "ddim", "diffusion average", "average"]
+    assert rows[1][-1] == "99.91" and "±" in rows[0][3] and "±" not in rows[0][1]
+    assert float(rows[0][1]) == pytest.approx(100 * r["NTF"][0]["dcgan"]["AP"], abs=0.05)

@@ -79,6 +79,11 @@ def test_clear_errors(ckpt, small_tests, tmp_path, capsys):
     shutil.copytree(small_tests[0] / "1_fake", fake_only)
     assert main(["evaluate", "--checkpoint", str(ckpt), str(fake_only.parent)]) == 2
     assert "fakeonly: a test folder needs both 0_real and 1_fake" in capsys.readouterr().err
+    # UnivFD style: a fake-only folder paired with a folder of reals
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--json", "--real-dir", str(small_tests[0] / "0_real"),
+                 str(fake_only.parent)]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"]["fakeonly"]
+    assert (row["n_real"], row["n_fake"]) == (20, 20)
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), str(small_tests[0])]) == 2
     assert "none.pt: no such checkpoint" in capsys.readouterr().err
     stage1 = ckpt.parent / "stage1.pt"

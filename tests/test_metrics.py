@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix
 
-from ntf_core.metrics import (average_row, calibration, detection_metrics, family_rows, format_table,
-                              oracle_accuracy)
+from ntf_core.metrics import (
+    average_row,
+    calibration,
+    detection_metrics,
+    family_rows,
+    format_table,
+    oracle_accuracy,
+)
 
 
 def test_hand_computed_case():

@@ -1,0 +1,103 @@
+"""The paper's generalisation experiment (Tables 2-4) on any CNNDetection-layout data: every method trained on
+the one training generator, scored on every test folder. What notebook 04 and benchmarks/generalization.py call.
+
+    results = generalization(train_dir, test_dirs, ntf_checkpoint, seeds=[0, 1, 2])
+    save_results(results, "results.json"); results = load_results("results.json")
+
+Results: ``{method: {seed: {generator: metrics row}}}`` with rows as in ``ntf_core.metrics.detection_metrics``.
+NTF is scored from a stage-2 checkpoint (one per seed, or one for all); the baselines are trained here.
+Deterministic methods (spectrum, linear probe: scikit-learn's lbfgs) are fitted once, whatever the seeds.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .baselines import NTF, LinearProbe, SpectrumClassifier, Wang2020
+from .data import load_tensor, scan
+from .metrics import average_row, detection_metrics, family_rows
+
+METHODS = ("NTF", "spectrum", "linear probe", "Wang2020")
+
+# The paper's headline average APs (%) per family, trained on ProGAN (quoted in issue 4 from the paper's abstract
+# and tables): what ntf-mini's family averages are printed beside.
+PAPER_FAMILY_AP = {"gan": 99.91, "diffusion": 91.16, "multistep": 97.32}
+
+
+def _images(samples, limit):
+    by_label = {lab: [s for s in samples if s.label == lab] for lab in (0, 1)}
+    picked = [s for lab in (0, 1) for s in (by_label[lab][:limit] if limit else by_label[lab])]
+    return load_tensor([s.path for s in picked]), np.array([s.label for s in picked])
+
+
+def make_method(name: str, seed: int, wang_epochs: int, ntf_checkpoint=None):
+    if name == "NTF":
+        return NTF(ntf_checkpoint)
+    if name == "spectrum":
+        return SpectrumClassifier(seed=seed)
+    if name == "linear probe":
+        return LinearProbe(seed=seed)
+    if name == "Wang2020":
+        return Wang2020(epochs=wang_epochs, seed=seed)
+    raise ValueError(f"unknown method {name!r}: choose from {METHODS}")
+
+
+def generalization(train_dir, test_dirs: dict, ntf_checkpoint, seeds=(0,), methods=METHODS,
+                   wang_epochs: int = 5, n_train: int | None = None, n_test: int | None = None, log=print) -> dict:
+    """Train each method on ``train_dir`` (real vs the training generator; the first ``n_train`` of each label),
+    score each folder of ``test_dirs`` ({name: folder}, the first ``n_test`` images of each label)."""
+    x_train, y_train = _images(scan(train_dir, layout="cnndetection"), n_train)
+    tests = {name: _images(scan(d, layout="cnndetection"), n_test) for name, d in test_dirs.items()}
+    results = {}
+    for method in methods:
+        results[method] = {}
+        for seed in (seeds if method in ("NTF", "Wang2020") else seeds[:1]):
+            if method == "NTF" and isinstance(ntf_checkpoint, dict) and seed not in ntf_checkpoint:
+                continue  # NTF seeds are the checkpoints given
+            t0 = time.perf_counter()
+            torch.manual_seed(seed)
+            ckpt = None
+            if method == "NTF":
+                ckpt = ntf_checkpoint[seed] if isinstance(ntf_checkpoint, dict) else ntf_checkpoint
+            det = make_method(method, seed, wang_epochs, ckpt)
+            if method != "NTF":
+                det.fit(x_train, y_train)
+            results[method][seed] = {g: detection_metrics(y, det.score(x)) for g, (x, y) in tests.items()}
+            log(f"{method} seed {seed}: average AP {average_row(results[method][seed])['AP']:.3f} "
+                f"({time.perf_counter() - t0:.0f} s)")
+    return results
+
+
+def summary_table(results: dict, families: dict, column: str = "AP") -> tuple[list[str], list[list]]:
+    """Headers and rows for a table of ``column`` (in %) per generator, family average and overall average,
+    one column per method: "mean ± std over seeds" where a method has several seeds."""
+    methods = list(results)
+    rows_by_method = {m: [family_rows(r, families) for r in results[m].values()] for m in methods}
+    names = list(rows_by_method[methods[0]][0])
+    body = []
+    for name in names:
+        cells = []
+        for m in methods:
+            v = 100 * np.array([r[name][column] for r in rows_by_method[m]])
+            cells.append(f"{v.mean():.1f} ± {v.std():.1f}" if len(v) > 1 else f"{v[0]:.1f}")
+        fam = name.removesuffix(" average")
+        quoted = column == "AP" and name.endswith(" average") and fam in PAPER_FAMILY_AP
+        paper = f"{PAPER_FAMILY_AP[fam]:.2f}" if quoted else ""
+        body.append([name, *cells, paper])
+    return ["generator", *methods, f"paper NTF {column}"], body
+
+
+def save_results(results: dict, path) -> None:
+    Path(path).write_text(json.dumps({m: {str(s): r for s, r in seeds.items()} for m, seeds in results.items()},
+                                     indent=1))
+
+
+def load_results(path) -> dict:
+    raw = json.loads(Path(path).read_text())
+    return {m: {int(s): r for s, r in seeds.items()} for m, seeds in raw.items()}
+
+
