@@ -111,3 +111,43 @@ class RandomJPEG(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return jpeg(x, int(torch.randint(self.lo, self.hi + 1, ()).item()))
+
+
+# -- robustness perturbations (Figure 5) ---------------------------------------------------------------------
+
+PERTURBATIONS = {
+    # kind: strengths, from none to strong, scaled to 32 px images (the paper's are for 224 px crops)
+    "blur": (0.0, 0.5, 1.0, 1.5, 2.0),        # Gaussian sigma in px
+    "jpeg": (0, 95, 75, 50, 30),              # JPEG quality (0: not compressed)
+    "noise": (0.0, 0.01, 0.02, 0.05, 0.1),    # Gaussian noise std on [0, 1] pixels
+    "scale": (1.0, 0.75, 0.5, 0.25),          # down-scale factor (antialiased), then back up (bilinear)
+}
+
+
+def perturb(x: torch.Tensor, kind: str, strength, seed: int = 0) -> torch.Tensor:
+    """Float images [N, 3, H, W] in [0, 1] under one perturbation of Figure 5, at one strength (deterministic).
+
+    Down-scaled images are enlarged back to their size, since a detector takes a fixed input size."""
+    from torchvision.transforms.v2 import functional as TF
+    if kind == "blur":
+        if strength <= 0:
+            return x
+        k = min(2 * int(3 * strength + 0.5) + 1, 2 * (min(x.shape[-2:]) // 2) - 1)
+        return TF.gaussian_blur(x, [k, k], [float(strength)] * 2)
+    if kind == "jpeg":
+        if not strength:
+            return x
+        u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+        return torch.stack([jpeg(img, int(strength)) for img in u8]).float() / 255
+    if kind == "noise":
+        if strength <= 0:
+            return x
+        g = torch.Generator().manual_seed(seed)
+        return (x + strength * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    if kind == "scale":
+        if strength >= 1:
+            return x
+        h, w = x.shape[-2:]
+        small = TF.resize(x, [max(1, round(h * strength)), max(1, round(w * strength))], antialias=True)
+        return TF.resize(small, [h, w], antialias=False).clamp(0, 1)
+    raise ValueError(f"perturb: kind must be one of {sorted(PERTURBATIONS)}, got {kind!r}")

@@ -28,7 +28,8 @@ METHODS = ("NTF", "spectrum", "linear probe", "Wang2020")
 PAPER_FAMILY_AP = {"gan": 99.91, "diffusion": 91.16, "multistep": 97.32}
 
 
-def _images(samples, limit):
+def load_images(samples, limit=None):
+    """Images of ``samples`` as one float tensor and their labels: the first ``limit`` of each label (or all)."""
     by_label = {lab: [s for s in samples if s.label == lab] for lab in (0, 1)}
     picked = [s for lab in (0, 1) for s in (by_label[lab][:limit] if limit else by_label[lab])]
     return load_tensor([s.path for s in picked]), np.array([s.label for s in picked])
@@ -50,8 +51,8 @@ def generalization(train_dir, test_dirs: dict, ntf_checkpoint, seeds=(0,), metho
                    wang_epochs: int = 5, n_train: int | None = None, n_test: int | None = None, log=print) -> dict:
     """Train each method on ``train_dir`` (real vs the training generator; the first ``n_train`` of each label),
     score each folder of ``test_dirs`` ({name: folder}, the first ``n_test`` images of each label)."""
-    x_train, y_train = _images(scan(train_dir, layout="cnndetection"), n_train)
-    tests = {name: _images(scan(d, layout="cnndetection"), n_test) for name, d in test_dirs.items()}
+    x_train, y_train = load_images(scan(train_dir, layout="cnndetection"), n_train)
+    tests = {name: load_images(scan(d, layout="cnndetection"), n_test) for name, d in test_dirs.items()}
     results = {}
     for method in methods:
         results[method] = {}
@@ -89,6 +90,37 @@ def summary_table(results: dict, families: dict, column: str = "AP") -> tuple[li
         paper = f"{PAPER_FAMILY_AP[fam]:.2f}" if quoted else ""
         body.append([name, *cells, paper])
     return ["generator", *methods, f"paper NTF {column}"], body
+
+
+def robustness(detectors: dict, test_dirs: dict, grid: dict | None = None, n_test: int | None = None,
+               log=print) -> dict:
+    """Figure 5: each fitted detector ({name: object with ``score``}) on every test folder, every image perturbed
+    by each kind of ``grid`` ({kind: strengths}, default ``augment.PERTURBATIONS``) at each strength.
+
+    Returns ``{kind: {str(strength): {method: row}}}``, rows averaged over the test folders (``average_row``).
+    """
+    from .augment import PERTURBATIONS, perturb
+    grid = grid or PERTURBATIONS
+    tests = {name: load_images(scan(d, layout="cnndetection"), n_test) for name, d in test_dirs.items()}
+    out = {}
+    for kind, strengths in grid.items():
+        out[kind] = {}
+        for strength in strengths:
+            t0 = time.perf_counter()
+            perturbed = {g: (perturb(x, kind, strength), y) for g, (x, y) in tests.items()}
+            out[kind][str(strength)] = {
+                m: average_row({g: detection_metrics(y, det.score(x)) for g, (x, y) in perturbed.items()})
+                for m, det in detectors.items()}
+            log(f"{kind} {strength}: " + ", ".join(f"{m} {r['AP']:.3f}" for m, r in out[kind][str(strength)].items())
+                + f" ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def fit_baselines(train_dir, methods=("spectrum", "linear probe", "Wang2020"), seed: int = 0, wang_epochs: int = 5,
+                  n_train: int | None = None) -> dict:
+    """The baselines of ``methods``, fitted on ``train_dir`` (real vs the training generator)."""
+    x, y = load_images(scan(train_dir, layout="cnndetection"), n_train)
+    return {m: make_method(m, seed, wang_epochs).fit(x, y) for m in methods}
 
 
 def save_results(results: dict, path) -> None:

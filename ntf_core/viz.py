@@ -183,3 +183,56 @@ def embedding_explorer(coords: dict, names: list[str], families: dict | None = N
     shown.observe(redraw, "value")
     redraw()
     return W.VBox([W.HBox([space, shown]), out])
+
+
+def robustness_figure(results: dict, metric: str = "AP"):
+    """Figure 5's layout: one panel per perturbation, ``metric`` (%) of each method against strength."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+    kinds = list(results)
+    fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds, shared_yaxes=True)
+    methods = list(next(iter(next(iter(results.values())).values())))
+    colors = dict(zip(methods, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")))
+    for c, kind in enumerate(kinds, start=1):
+        strengths = list(results[kind])
+        for m in methods:
+            fig.add_trace(go.Scatter(x=strengths, y=[100 * results[kind][s][m][metric] for s in strengths],
+                                     mode="lines+markers", name=m, legendgroup=m, showlegend=c == 1,
+                                     line={"color": colors[m]}), row=1, col=c)
+        fig.add_hline(y=50, line_dash="dot", line_color="grey", row=1, col=c)
+        fig.update_xaxes(type="category", title_text="strength", row=1, col=c)
+    fig.update_yaxes(title_text=f"{metric} (%)", range=[0, 100], row=1, col=1)
+    fig.update_layout(height=380, title=f"{metric} averaged over the nine test generators, under perturbation")
+    return fig
+
+
+def perturbation_explorer(detectors: dict, images: dict, grid: dict):
+    """ipywidgets: pick an image (source, index), a perturbation and its strength; see the image and every
+    detector's P(fake) update live. ``images``: {source name: float tensor [N, 3, H, W]}."""
+    import ipywidgets as W
+    from IPython.display import display
+
+    from .augment import perturb
+    source = W.Dropdown(options=list(images), description="image of")
+    index = W.IntSlider(0, 0, min(len(v) for v in images.values()) - 1, description="index")
+    kind = W.Dropdown(options=list(grid), description="perturb")
+    strength = W.SelectionSlider(options=[str(s) for s in grid[kind.value]], description="strength")
+    out = W.Output()
+
+    def on_kind(_):
+        strength.options = [str(s) for s in grid[kind.value]]
+
+    def redraw(*_):
+        x = images[source.value][index.value:index.value + 1]
+        s = float(strength.value) if kind.value != "jpeg" else int(float(strength.value))
+        xp = perturb(x, kind.value, s)
+        with out:
+            out.clear_output(wait=True)
+            display(png(image_grid(torch.cat([x, xp]), nrow=2, upscale=6)))
+            display(markdown_table(["detector", "P(fake), original", "P(fake), perturbed"],
+                                   [[n, float(d.score(x)[0]), float(d.score(xp)[0])] for n, d in detectors.items()]))
+    kind.observe(on_kind, "value")
+    for w in (source, index, kind, strength):
+        w.observe(redraw, "value")
+    redraw()
+    return W.VBox([W.HBox([source, index]), W.HBox([kind, strength]), out])
