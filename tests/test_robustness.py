@@ -25,11 +25,12 @@ def test_noise_is_deterministic_and_unknown_kinds_fail():
 
 
 def test_robustness_experiment_shape():
+    from conftest import MINI
+
     from ntf_core.baselines import NTF
     from ntf_core.config import SHIPPED_CHECKPOINTS
     from ntf_core.data import mini_test_dirs
     from ntf_core.experiments import fit_baselines, robustness
-    from conftest import MINI
     detectors = {"NTF": NTF(SHIPPED_CHECKPOINTS / "stage2.pt"),
                  **fit_baselines(MINI / "train", methods=("spectrum",), n_train=32)}
     dirs = {g: d for g, d in mini_test_dirs().items() if g in ("dcgan", "ddim")}
