@@ -236,3 +236,10 @@ def perturbation_explorer(detectors: dict, images: dict, grid: dict):
         w.observe(redraw, "value")
     redraw()
     return W.VBox([W.HBox([source, index]), W.HBox([kind, strength]), out])
+
+
+def saliency_overlay(images: torch.Tensor, maps, alpha: float = 0.6) -> torch.Tensor:
+    """Images [N, 3, H, W] with saliency maps [N, H, W] in [0, 1] laid over them in red-yellow ("hot")."""
+    m = torch.as_tensor(np.asarray(maps), dtype=images.dtype)[:, None]
+    heat = torch.cat([(2 * m).clamp(0, 1), (2 * m - 1).clamp(0, 1), torch.zeros_like(m)], dim=1)
+    return ((1 - alpha * m) * images + alpha * m * heat).clamp(0, 1)

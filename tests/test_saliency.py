@@ -1,0 +1,31 @@
+"""Grad-CAM++ on the detector: maps of the right shape, for the requested logit, on every encoder."""
+import numpy as np
+import pytest
+import torch
+
+from ntf_core.config import SHIPPED_CHECKPOINTS
+from ntf_core.data import mini_images
+from ntf_core.evaluate import load_detector
+from ntf_core.models import Detector, SmallCNN, TraceModel
+from ntf_core.saliency import centre_share, default_layer, gradcam_pp
+
+
+def test_gradcam_on_the_shipped_detector():
+    det, _ = load_detector(SHIPPED_CHECKPOINTS / "stage2.pt")
+    x = mini_images("test", generator="stylegan", label=1, limit=3)
+    fake, real = gradcam_pp(det, x, target="fake"), gradcam_pp(det, x, target="real")
+    assert fake.shape == (3, 32, 32) and 0 <= fake.min() and fake.max() <= 1 + 1e-6
+    assert not np.allclose(fake, real)  # the two logits' gradients point at different evidence
+    assert all(p.grad is None for p in det.parameters())  # no gradients left behind
+    with pytest.raises(ValueError, match="'fake' or 'real'"):
+        gradcam_pp(det, x, target="both")
+
+
+def test_gradcam_on_the_small_cnn_and_centre_share():
+    det = Detector(TraceModel(SmallCNN(8)))
+    assert isinstance(default_layer(det), torch.nn.ReLU)
+    assert gradcam_pp(det, torch.rand(2, 3, 32, 32)).shape == (2, 32, 32)
+    m = np.zeros((2, 32, 32))
+    m[0, 8:24, 8:24] = 1.0  # all in the centre
+    m[1] = 1.0              # uniform: the centre's area share, 16*16 / 32*32
+    np.testing.assert_allclose(centre_share(m), [1.0, 0.25])
