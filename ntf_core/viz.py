@@ -59,7 +59,8 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
     for name, prof in profiles.items():
         fig.add_trace(go.Scatter(y=prof.numpy(), mode="lines", name=name,
                                  line={"dash": dash.get(fam_of.get(name), "solid"),
-                                       "width": 4 if name == "real" else 2, "color": "black" if name == "real" else None}))
+                                       "width": 4 if name == "real" else 2,
+                                       "color": "black" if name == "real" else None}))
     fig.update_layout(title=title or "radial profile of the residual's mean log spectrum",
                       xaxis_title="spatial frequency (cycles per 32 px)", yaxis_title="mean log |F|", height=420)
     return fig
