@@ -223,6 +223,46 @@ def _progress(iterable, desc: str, total: int):
                 and os.environ.get("NTF_PROGRESS") != "1", leave=False)
 
 
+def _resume(path, kind: str, cfg: Config, data: dict, model: nn.Module, opt, sched, check=None):
+    """Load a resumable checkpoint of ``kind`` into model / optimizer / scheduler after checking that it fits
+    (``check(ckpt)`` may refuse it further); returns (first epoch to run, history, seconds so far)."""
+    ckpt = load_checkpoint(path, kind)
+    _check_resume(ckpt, cfg, data, path)
+    if check is not None:
+        check(ckpt)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    total = cfg.epochs1 if kind == "stage1" else cfg.epochs2
+    _log(f"[{kind}] resuming {path} after epoch {ckpt['epoch']}/{total}")
+    return ckpt["epoch"], ckpt["history"], ckpt["seconds"]
+
+
+def _optimise(terms: dict, opt, sched, sums: dict) -> None:
+    """One SGD step on ``terms["total"]``; adds every term to the epoch's running sums."""
+    opt.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    opt.step()
+    sched.step()
+    for k, v in terms.items():
+        sums[k] = sums.get(k, 0.0) + float(v.detach())
+
+
+def _epoch_row(epoch: int, sched, seconds: float, sums: dict, n_steps: int) -> dict:
+    return {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds,
+            **{k: dist.mean_over_ranks(v / n_steps) for k, v in sums.items()}}
+
+
+def _save(path, kind: str, cfg: Config, model: nn.Module, opt, sched, history: list, seconds: float, data: dict,
+          **extra) -> None:
+    """The checkpoint after an epoch (rank 0 only): everything an exact resume needs, and what the run saw."""
+    if dist.rank() == 0:
+        save_checkpoint(path, {"kind": kind, "config": cfg.to_dict(), "model": model.state_dict(),
+                               "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                               "epoch": history[-1]["epoch"], "history": history, "seconds": seconds,
+                               "versions": versions(), "data": data, **extra})
+
+
 # -- the two steps (what one batch does; also what the DDP test compares) ---------------------------------------
 
 def stage1_losses(model: nn.Module, v1: torch.Tensor, v2: torch.Tensor, index: torch.Tensor, cfg: Config,
@@ -302,13 +342,7 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
     opt, sched = make_optimizer(model.parameters(), cfg, cfg.lr1, steps, cfg.epochs1)
     start, history, seconds = 0, [], 0.0
     if resume and path.exists():
-        ckpt = load_checkpoint(path, "stage1")
-        _check_resume(ckpt, cfg, data, path)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        start, history, seconds = ckpt["epoch"], ckpt["history"], ckpt["seconds"]
-        _log(f"[stage1] resuming {path} after epoch {start}/{cfg.epochs1}")
+        start, history, seconds = _resume(path, "stage1", cfg, data, model, opt, sched)
     ddp = _wrap(model, device)
     for epoch in range(start, cfg.epochs1):
         t0 = time.perf_counter()
@@ -319,24 +353,13 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
         for (v1, v2), _, index in _progress(loader, f"stage1 {epoch + 1}/{cfg.epochs1}", len(loader)):
             v1 = to_float(v1, device, cuda and cfg.channels_last)
             v2 = to_float(v2, device, cuda and cfg.channels_last)
-            terms = stage1_losses(ddp, v1, v2, index.to(device), cfg, amp)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-            sched.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            _optimise(stage1_losses(ddp, v1, v2, index.to(device), cfg, amp), opt, sched, sums)
         seconds += time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds,
-               **{k: dist.mean_over_ranks(v / len(loader)) for k, v in sums.items()}}
+        row = _epoch_row(epoch, sched, seconds, sums, len(loader))
         history.append(row)
         _log(f"[stage1] epoch {epoch + 1}/{cfg.epochs1}  " + "  ".join(
             f"{k} {row[k]:.4f}" for k in ("total", "hom", "het", "ort")) + f"  ({seconds:.0f} s)")
-        if dist.rank() == 0:
-            save_checkpoint(path, {"kind": "stage1", "config": cfg.to_dict(), "model": _unwrap(model).state_dict(),
-                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                   "epoch": epoch + 1, "history": history, "seconds": seconds,
-                                   "versions": versions(), "data": data})
+        _save(path, "stage1", cfg, _unwrap(model), opt, sched, history, seconds, data)
     return path
 
 
@@ -376,17 +399,13 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
     start, history, seconds = 0, [], 0.0
     stage1_id = {"path": str(stage1_path(cfg)), "data": ckpt1["data"], "epoch": ckpt1["epoch"],
                  "weights_sha256": weights_hash(trace)}
-    if resume and path.exists():
-        ckpt = load_checkpoint(path, "stage2")
-        _check_resume(ckpt, cfg, data, path)
+
+    def same_stage1(ckpt):
         if ckpt.get("stage1", {}).get("weights_sha256") != stage1_id["weights_sha256"]:
             raise ValueError(f"{path}: was trained on other stage-1 weights than {stage1_id['path']}; "
                              "pass --fresh to train stage 2 again, or another out= folder")
-        detector.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        start, history, seconds = ckpt["epoch"], ckpt["history"], ckpt["seconds"]
-        _log(f"[stage2] resuming {path} after epoch {start}/{cfg.epochs2}")
+    if resume and path.exists():
+        start, history, seconds = _resume(path, "stage2", cfg, data, detector, opt, sched, check=same_stage1)
     step = _wrap(Stage2Step(detector), device)
     for epoch in range(start, cfg.epochs2):
         t0 = time.perf_counter()
@@ -396,16 +415,9 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
         loader = _loader(dataset, cfg, epoch)
         for x, labels, _ in _progress(loader, f"stage2 {epoch + 1}/{cfg.epochs2}", len(loader)):
             x = to_float(x, device, cuda and cfg.channels_last)
-            terms = stage2_losses(step, x, labels.to(device), cfg, amp)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-            sched.step()
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            _optimise(stage2_losses(step, x, labels.to(device), cfg, amp), opt, sched, sums)
         seconds += time.perf_counter() - t0
-        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds,
-               **{k: dist.mean_over_ranks(v / len(loader)) for k, v in sums.items()}}
+        row = _epoch_row(epoch, sched, seconds, sums, len(loader))
         if val is not None:
             scores = score_samples(detector, cfg, val, device=device)
             m = detection_metrics([s.label for s in val], scores)
@@ -414,10 +426,5 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
         _log(f"[stage2] epoch {epoch + 1}/{cfg.epochs2}  " + "  ".join(
             f"{k} {row[k]:.4f}" for k in ("total", "ext", "ce", "val_AP", "val_ACC") if k in row)
             + f"  ({seconds:.0f} s)")
-        if dist.rank() == 0:
-            save_checkpoint(path, {"kind": "stage2", "config": cfg.to_dict(), "model": detector.state_dict(),
-                                   "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                   "epoch": epoch + 1, "history": history, "seconds": seconds,
-                                   "versions": versions(), "data": data,
-                                   "stage1": stage1_id})
+        _save(path, "stage2", cfg, detector, opt, sched, history, seconds, data, stage1=stage1_id)
     return path
