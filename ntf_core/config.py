@@ -41,6 +41,7 @@ class Config:
     # losses
     tau: float = 0.1                     # temperature of eqs. 1 and 5 (not printed in the paper; SimCLR/SupCon's)
     lam: float = 0.1                     # lambda of eq. 4
+    het_weight: float = 1.0              # weight of L_het in eq. 4 (1 in the paper; 0 for Figure 3's ablation)
     gamma: float = 0.5                   # gamma of eq. 7
     ort_mode: str = "abs"                # eq. 3 reading: signed (as printed) | abs | square; see losses.ort_loss
     # optimisation

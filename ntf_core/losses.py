@@ -65,15 +65,18 @@ def ort_loss(z_hom: torch.Tensor, z_het: torch.Tensor, mode: str = "abs") -> tor
 
 
 def trace_loss(z_hom: torch.Tensor, z_het1: torch.Tensor, z_het2: torch.Tensor, source: torch.Tensor,
-               tau: float = 0.1, lam: float = 0.1, ort_mode: str = "abs") -> dict[str, torch.Tensor]:
+               tau: float = 0.1, lam: float = 0.1, ort_mode: str = "abs", het_weight: float = 1.0
+               ) -> dict[str, torch.Tensor]:
     """Eq. 4, L_tra = L_hom + L_het + lambda * L_ort (lambda = 0.1). Returns every term and the total.
 
     z_hom: [2N, C] hom features of both views (views of image i share ``source[i]``); z_het1 / z_het2: [N, C]
     het features of the first / second views, in the same image order as z_hom's two halves.
+    ``het_weight`` (1 in eq. 4) exists for Figure 3's ablation "without L_het and L_ort" (het_weight = lam = 0);
+    every term is still returned, so an ablated run logs what it no longer optimises.
     """
     terms = {"hom": hom_loss(z_hom, source), "het": het_loss(z_het1, z_het2, tau),
              "ort": ort_loss(z_hom, torch.cat([z_het1, z_het2]), ort_mode)}
-    terms["total"] = terms["hom"] + terms["het"] + lam * terms["ort"]
+    terms["total"] = terms["hom"] + het_weight * terms["het"] + lam * terms["ort"]
     return terms
 
 

@@ -198,7 +198,8 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _check_resume(ckpt: dict, cfg: Config, data: dict, path) -> None:
-    old = {k: v for k, v in ckpt["config"].items() if k not in RUN_ONLY}
+    # fields added to Config since the checkpoint was written read as their defaults (from_dict)
+    old = {k: v for k, v in from_dict(ckpt["config"]).to_dict().items() if k not in RUN_ONLY}
     new = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
     diff = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     if diff:
@@ -278,7 +279,7 @@ def stage1_losses(model: nn.Module, v1: torch.Tensor, v2: torch.Tensor, index: t
     g = dist.gather
     source = torch.cat([g(index), g(index)])
     return trace_loss(torch.cat([g(z_hom[:n]), g(z_hom[n:])]), g(z_het[:n]), g(z_het[n:]), source,
-                      tau=cfg.tau, lam=cfg.lam, ort_mode=cfg.ort_mode)
+                      tau=cfg.tau, lam=cfg.lam, ort_mode=cfg.ort_mode, het_weight=cfg.het_weight)
 
 
 class Stage2Step(nn.Module):

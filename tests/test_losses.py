@@ -77,6 +77,12 @@ def test_trace_loss_is_the_weighted_sum():
     zh, z1, z2 = (torch.randn(k, 8, generator=g) for k in (6, 3, 3))
     t = losses.trace_loss(zh, z1, z2, torch.tensor([0, 1, 2, 0, 1, 2]), tau=0.3, lam=0.1)
     assert float(t["total"]) == pytest.approx(float(t["hom"] + t["het"] + 0.1 * t["ort"]))
+    # Figure 3's ablation: without L_het and L_ort only L_hom is left, and no gradient reaches the het features
+    z1.requires_grad_(True)
+    t = losses.trace_loss(zh, z1, z2, torch.tensor([0, 1, 2, 0, 1, 2]), tau=0.3, lam=0.0, het_weight=0.0)
+    assert float(t["total"]) == pytest.approx(float(t["hom"])) and float(t["het"]) > 0
+    t["total"].backward()
+    assert z1.grad is None or not z1.grad.any()
 
 
 @pytest.mark.parametrize("labels", [[0, 0, 1, 1, 0], [1, 1, 1, 0, 0], [0, 1, 0, 1, 1]])

@@ -1,0 +1,156 @@
+"""The paper's ablations, Figures 3 and 4, on any CNNDetection-layout data (ntf-mini in the course).
+
+    results = ablations(make_config("mini", out="runs/ablations"), mini_test_dirs(), dm_dir=...)
+
+Figure 3, the terms of L_tra (eq. 4): full NTF; without L_ort (lambda = 0); without L_het and L_ort
+(het_weight = lambda = 0, L_hom alone). Stage 1 is trained for each variant, then stage 2 the same way on each.
+Figure 4a, the fakes of stage 2: from the training GAN or from a diffusion model (stage 1 shared: full NTF's).
+Figure 4b, the real images of stage 1: those of a few source photos, or as many images spread over all photos
+(the course's stand-in for the paper's number of LSUN categories); stage 2 as in full NTF.
+
+Choices, written down because the paper does not say them:
+- ntf-mini has no diffusion training split. The DM fakes of Figure 4a are the first ``n_fakes`` fakes of one DM test
+  folder, and every detector of every figure is scored on the *last* ``n_test`` images of each label of each test
+  folder, so no image a detector was trained on is ever scored (n_fakes + n_test <= folder size is checked).
+- A variant trained on fewer images gets proportionally more epochs, so that every variant takes about the same
+  number of optimiser steps as full NTF (otherwise "fewer images" would also mean "less training").
+
+Results: ``{figure: {variant: {"rows": {generator: metrics row}, "overrides": {...}, "stage1": last stage-1
+epoch row, "stage2": last stage-2 epoch row, "n_stage1": n, "n_stage2": n}}}``, JSON-ready.
+"""
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .data import Sample, scan
+from .metrics import detection_metrics
+from .train import load_checkpoint, stage1, stage2, training_samples
+
+FIGURE3 = {"full NTF": {}, "w/o L_ort": {"lam": 0.0}, "w/o L_het, L_ort": {"lam": 0.0, "het_weight": 0.0}}
+
+_CROP_NAME = re.compile(r"^(?P<photo>.+)-s\d+-y\d+-x\d+$")
+
+
+def photo_of(path) -> str:
+    """The source photo of an ntf-mini real crop, from its file name ``<photo>-s<size>-y<y>-x<x>.png``."""
+    m = _CROP_NAME.match(Path(path).stem)
+    if not m:
+        raise ValueError(f"{path}: not an ntf-mini crop name (<photo>-s<size>-y<y>-x<x>.png)")
+    return m["photo"]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
+
+
+def make_folder(dst, real: list[Sample], fake: list[Sample]) -> Path:
+    """A fresh CNNDetection-layout folder ``dst/0_real``, ``dst/1_fake`` holding copies of the given images."""
+    dst = Path(dst)
+    shutil.rmtree(dst, ignore_errors=True)
+    for name, samples in (("0_real", real), ("1_fake", fake)):
+        (dst / name).mkdir(parents=True)
+        for s in samples:
+            shutil.copy2(s.path, dst / name / Path(s.path).name)
+    return dst
+
+
+def _tail(samples: list[Sample], label: int, n: int | None) -> list[Sample]:
+    chosen = [s for s in samples if s.label == label]
+    return chosen[-n:] if n else chosen
+
+
+def _scaled_epochs(epochs: int, n_full: int, n: int) -> int:
+    """Epochs that give a run on ``n`` images about the optimiser steps of ``epochs`` on ``n_full`` images."""
+    return max(epochs, round(epochs * n_full / n))
+
+
+def _train(cfg: Config, stage1_train: Path | None, stage2_train: Path, stage1_checkpoint: str = "") -> Path:
+    """Stage 1 on ``stage1_train`` (unless a stage-1 checkpoint is given), then stage 2 on ``stage2_train``."""
+    if stage1_checkpoint:
+        cfg = cfg.replace(stage1_checkpoint=stage1_checkpoint)
+    else:
+        stage1(cfg.replace(train_dir=str(stage1_train)))
+    return stage2(cfg.replace(train_dir=str(stage2_train)))
+
+
+def _record(ckpt2: Path, tests: dict, overrides: dict) -> dict:
+    from .baselines import NTF
+    ck2 = load_checkpoint(ckpt2, "stage2")
+    ck1 = load_checkpoint(ck2["stage1"]["path"], "stage1")
+    det = NTF(ckpt2)
+    return {"rows": {g: detection_metrics(y, det.score(x)) for g, (x, y) in tests.items()},
+            "overrides": overrides, "stage1": ck1["history"][-1], "stage2": ck2["history"][-1],
+            "n_stage1": ck1["data"]["n"], "n_stage2": ck2["data"]["n"]}
+
+
+def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4b"), n_fakes: int = 400,
+              n_test: int | None = 400, few_photos: int = 10, full_stage1: str = "", log=print) -> dict:
+    """Train and score every variant of ``figures``; runs go to ``base.out/<figure>/<variant>`` and resume there.
+
+    base: the config every variant starts from (``base.train_dir``: the training reals and GAN fakes).
+    test_dirs: ``{generator: folder}`` scored for every variant (last ``n_test`` of each label).
+    dm_dir: the diffusion folder whose first ``n_fakes`` fakes train Figure 4a's DM variant.
+    full_stage1: a stage-1 checkpoint to use as full NTF's (e.g. the shipped one) instead of training it.
+    """
+    from .experiments import load_images
+    out = Path(base.out)
+    train = training_samples(base)
+    reals = [s for s in train if s.label == 0]
+    gan_fakes = [s for s in train if s.label == 1]
+    tests = {}
+    for g, d in test_dirs.items():
+        samples = scan(d, layout="cnndetection")
+        tests[g] = load_images(_tail(samples, 0, n_test) + _tail(samples, 1, n_test))
+    if "4a" in figures:  # checked before any training
+        if dm_dir is None:
+            raise ValueError("Figure 4a needs dm_dir, a folder of diffusion fakes to train on")
+        dm = [s for s in scan(dm_dir, layout="cnndetection") if s.label == 1]
+        held_out = n_test or len(dm) - n_fakes
+        if n_fakes + held_out > len(dm):
+            raise ValueError(f"{dm_dir}: {len(dm)} fakes cannot give {n_fakes} to train on and {held_out} to test")
+    results: dict = {}
+    full_dir = out / "3" / _slug("full NTF")
+    full_cfg = base.replace(out=str(full_dir))
+
+    def run(fig, name, cfg, stage1_train, stage2_train, overrides, stage1_checkpoint=""):
+        t0 = time.perf_counter()
+        ckpt2 = _train(cfg, stage1_train, stage2_train, stage1_checkpoint)
+        results.setdefault(fig, {})[name] = rec = _record(ckpt2, tests, overrides)
+        rec["seconds"] = time.perf_counter() - t0
+        ap = np.mean([r["AP"] for r in rec["rows"].values()])
+        log(f"Figure {fig} / {name}: mean AP {ap:.3f} ({rec['seconds']:.0f} s)")
+
+    if "3" in figures or "4a" in figures:  # full NTF is Figure 3's reference and Figure 4a's stage 1
+        run("3", "full NTF", full_cfg, base.train_dir, base.train_dir, {}, full_stage1)
+    if "3" in figures:
+        for name, overrides in list(FIGURE3.items())[1:]:
+            cfg = base.replace(out=str(out / "3" / _slug(name)), **overrides)
+            run("3", name, cfg, base.train_dir, base.train_dir, overrides)
+    if "4a" in figures:
+        stage1_ckpt = full_stage1 or str(full_dir / "stage1.pt")
+        epochs2 = _scaled_epochs(base.epochs2, len(train), 2 * n_fakes)
+        for name, fakes in (("GAN fakes", gan_fakes[:n_fakes]), ("DM fakes", dm[:n_fakes])):
+            folder = make_folder(out / "4a" / "data" / _slug(name), reals[:n_fakes], fakes)
+            overrides = {"epochs2": epochs2}
+            run("4a", name, base.replace(out=str(out / "4a" / _slug(name)), **overrides), None, folder, overrides,
+                stage1_ckpt)
+    if "4b" in figures:
+        photos = sorted({photo_of(s.path) for s in reals})
+        if few_photos >= len(photos):
+            raise ValueError(f"few_photos={few_photos}: the training set has only {len(photos)} source photos")
+        few = set(random.Random(base.seed).sample(photos, few_photos))
+        few_reals = [s for s in reals if photo_of(s.path) in few]
+        spread = sorted(random.Random(base.seed).sample(reals, len(few_reals)), key=lambda s: s.path)
+        overrides = {"epochs1": _scaled_epochs(base.epochs1, len(reals), len(few_reals))}
+        for name, chosen in ((f"{few_photos} photos", few_reals), (f"all {len(photos)} photos", spread)):
+            folder = make_folder(out / "4b" / "data" / _slug(name), chosen, [])
+            run("4b", name, base.replace(out=str(out / "4b" / _slug(name)), **overrides), folder, base.train_dir,
+                {**overrides, "photos": sorted(few) if chosen is few_reals else "all"})
+    return results
