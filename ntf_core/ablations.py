@@ -29,22 +29,11 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .data import Sample, scan
+from .data import Sample, photo_of, scan
 from .metrics import detection_metrics
 from .train import load_checkpoint, stage1, stage2, training_samples
 
 FIGURE3 = {"full NTF": {}, "w/o L_ort": {"lam": 0.0}, "w/o L_het, L_ort": {"lam": 0.0, "het_weight": 0.0}}
-
-_CROP_NAME = re.compile(r"^(?P<photo>.+)-s\d+-y\d+-x\d+$")
-
-
-def photo_of(path) -> str:
-    """The source photo of an ntf-mini real crop, from its file name ``<photo>-s<size>-y<y>-x<x>.png``."""
-    m = _CROP_NAME.match(Path(path).stem)
-    if not m:
-        raise ValueError(f"{path}: not an ntf-mini crop name (<photo>-s<size>-y<y>-x<x>.png)")
-    return m["photo"]
-
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")

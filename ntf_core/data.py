@@ -17,6 +17,7 @@ scaled down, CMYK and palette converted) and turns unreadable files into a ``Bad
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,6 +303,17 @@ def manifest_counts(rows: list[dict]) -> list[tuple]:
     folders = Counter((r["split"], r["path"].rsplit("/", 2)[0], r["label"]) for r in rows)
     fam = {(r["split"], r["path"].rsplit("/", 2)[0]): (r["family"], r["generator"]) for r in rows if r["label"] == 1}
     return [(s, *fam[(s, d)], folders[(s, d, 0)], folders[(s, d, 1)]) for (s, d) in fam]
+
+
+_CROP_NAME = re.compile(r"^(?P<photo>.+)-s\d+-y\d+-x\d+$")
+
+
+def photo_of(path) -> str:
+    """The source photo of an ntf-mini real crop, from its file name ``<photo>-s<size>-y<y>-x<x>.png``."""
+    m = _CROP_NAME.match(Path(path).stem)
+    if not m:
+        raise ValueError(f"{path}: not an ntf-mini crop name (<photo>-s<size>-y<y>-x<x>.png)")
+    return m["photo"]
 
 
 def mini_test_dirs(root=None) -> dict[str, Path]:

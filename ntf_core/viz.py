@@ -244,3 +244,42 @@ def saliency_overlay(images: torch.Tensor, maps, alpha: float = 0.6) -> torch.Te
     m = torch.as_tensor(np.asarray(maps), dtype=images.dtype)[:, None]
     heat = torch.cat([(2 * m).clamp(0, 1), (2 * m - 1).clamp(0, 1), torch.zeros_like(m)], dim=1)
     return ((1 - alpha * m) * images + alpha * m * heat).clamp(0, 1)
+
+
+def grouped_bars(groups: dict, title: str = "", y_title: str = "AP (%)", chance: float | None = 50.0,
+                 percent: bool = True):
+    """Grouped bar chart: ``groups`` is {x label: {series: value}}; values in [0, 1] shown in % when ``percent``.
+    A dotted line marks ``chance`` (the paper's Figures 3 and 4 layout)."""
+    import plotly.graph_objects as go
+    series = list(dict.fromkeys(s for g in groups.values() for s in g))
+    k = 100 if percent else 1
+    fig = go.Figure([go.Bar(name=s, x=list(groups), y=[k * groups[g][s] if s in groups[g] else None
+                                                        for g in groups]) for s in series])
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dot", line_color="grey", annotation_text="chance")
+    fig.update_layout(barmode="group", title=title, yaxis_title=y_title, height=380,
+                      yaxis_range=[0, 100] if percent else None)
+    return fig
+
+
+def reliability_figure(labels, scores, bins: int = 10, title: str = ""):
+    """Reliability diagram: fraction of fakes against mean P(fake) per bin (``metrics.calibration``), with the
+    diagonal of perfect calibration and, underneath, how many images fall in each bin."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from .metrics import calibration
+    cal = calibration(labels, scores, bins)
+    b = cal["bins"]
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.75, 0.25], shared_xaxes=True, vertical_spacing=0.05)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
+                             name="perfectly calibrated"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[r["confidence"] for r in b], y=[r["frequency"] for r in b], mode="lines+markers",
+                             name=f"detector (ECE {cal['ece']:.3f})"), row=1, col=1)
+    fig.add_trace(go.Bar(x=[(r["lo"] + r["hi"]) / 2 for r in b], y=[r["n"] for r in b], width=1 / bins,
+                         name="images per bin", marker_color="lightgrey"), row=2, col=1)
+    fig.update_yaxes(title_text="fraction fake", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="images", row=2, col=1)
+    fig.update_xaxes(title_text="mean P(fake) in the bin", range=[0, 1], row=2, col=1)
+    fig.update_layout(height=480, title=title)
+    return fig

@@ -3,9 +3,9 @@ from pathlib import Path
 
 import pytest
 
-from ntf_core.ablations import FIGURE3, _slug, ablations, make_folder, photo_of
+from ntf_core.ablations import FIGURE3, _slug, ablations, make_folder
 from ntf_core.config import make_config
-from ntf_core.data import mini_test_dirs, scan
+from ntf_core.data import mini_test_dirs, photo_of, scan
 from ntf_core.train import load_checkpoint
 
 

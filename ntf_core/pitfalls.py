@@ -1,0 +1,128 @@
+"""Three traps of fake-image detection, each a small experiment (notebook 08 shows them on ntf-mini).
+
+    format_shortcut(...)    a detector trained where reals and fakes differ in file format learns the format
+    traceless_folder(...)   the control for it: "fakes" that are real crops, so the format is the only cue
+    threshold_report(...)   AP (ranking) vs accuracy at 0.5 vs the oracle threshold, and calibration (ECE)
+    photo_memory(...)       "real" learned as "one of these photographs": seen vs unseen photographs' crops
+    per_photo_fpr(...)      how often a detector calls the real crops of each photograph fake
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .augment import perturb
+from .data import Sample, photo_of, scan
+from .metrics import calibration, detection_metrics, oracle_accuracy
+
+
+def _jpeg_where(x: torch.Tensor, mask, quality: int) -> torch.Tensor:
+    """A copy of ``x`` with the images where ``mask`` is true saved and read back as JPEG at ``quality``."""
+    mask = torch.as_tensor(np.asarray(mask), dtype=torch.bool)
+    out = x.clone()
+    if mask.any():
+        out[mask] = perturb(x[mask], "jpeg", quality)
+    return out
+
+
+def format_shortcut(train_dir, test_dirs: dict, quality: int = 90, n_train: int | None = 1000,
+                    n_test: int | None = 400, method: str = "spectrum") -> dict:
+    """Pitfall 1. Two detectors of ``method`` trained on the same images of ``train_dir``: *honest* sees them all
+    as PNG, *shortcut* sees the reals saved as JPEG at ``quality`` (as camera photos are) and the fakes as PNG (as
+    generators write them). Both score each folder of ``test_dirs`` three ways: reals JPEG / fakes PNG (as the
+    shortcut was trained), all PNG, and reals PNG / fakes JPEG (the formats swapped).
+
+    Returns ``{detector: {"<folder>: <test>": metrics row}}``."""
+    from .experiments import load_images, make_method
+    x, y = load_images(scan(train_dir, layout="cnndetection"), n_train)
+    tests = {}
+    for g, d in test_dirs.items():
+        xt, yt = load_images(scan(d, layout="cnndetection"), n_test)
+        tests.update({f"{g}: reals JPEG, fakes PNG": (_jpeg_where(xt, yt == 0, quality), yt),
+                      f"{g}: all PNG": (xt, yt),
+                      f"{g}: reals PNG, fakes JPEG": (_jpeg_where(xt, yt == 1, quality), yt)})
+    out = {}
+    for name, x_fit in (("honest (all PNG)", x), ("shortcut (reals JPEG)", _jpeg_where(x, y == 0, quality))):
+        torch.manual_seed(0)
+        det = make_method(method, seed=0, wang_epochs=1).fit(x_fit, y)
+        out[name] = {t: detection_metrics(yt, det.score(xs)) for t, (xs, yt) in tests.items()}
+    return out
+
+
+def traceless_folder(src_dir, dst, n: int | None = None) -> Path:
+    """A control for pitfall 1: a CNNDetection folder ``dst`` whose "fakes" are real crops too (the real images of
+    ``src_dir`` dealt alternately into 0_real and 1_fake, ``n`` of each at most), so no generator trace separates
+    the two labels and only what is done to them (their file format) can."""
+    from .ablations import make_folder
+    reals = [s for s in scan(src_dir, layout="cnndetection") if s.label == 0]
+    return make_folder(dst, reals[0::2][:n], reals[1::2][:n])
+
+
+def threshold_report(detector, test_dirs: dict, n_test: int | None = None, bins: int = 10) -> tuple[dict, dict]:
+    """Pitfall 2. Per test folder: AP, ACC at 0.5, the oracle accuracy and its threshold, and ECE; plus the pooled
+    labels and scores of every folder (for a reliability diagram). ``detector`` has ``score(images)``."""
+    from .experiments import load_images
+    report, labels, scores = {}, [], []
+    for g, d in test_dirs.items():
+        x, y = load_images(scan(d, layout="cnndetection"), n_test)
+        s = detector.score(x)
+        m = detection_metrics(y, s)
+        acc, thr = oracle_accuracy(y, s)
+        report[g] = {"AP": m["AP"], "ACC": m["ACC"], "oracle ACC": acc, "oracle threshold": thr,
+                     "ECE": calibration(y, s, bins)["ece"]}
+        labels.append(y)
+        scores.append(s)
+    return report, {"labels": np.concatenate(labels), "scores": np.concatenate(scores)}
+
+
+def _by_photo(samples: list[Sample]) -> dict[str, list[Sample]]:
+    out: dict[str, list[Sample]] = {}
+    for s in samples:
+        out.setdefault(photo_of(s.path), []).append(s)
+    return out
+
+
+def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int = 0) -> dict:
+    """Pitfall 3a. A linear probe trained on every other real crop of each training photograph (and as many
+    fakes of ``train_dir``), then asked about real crops only: the held-out crops of the *same* photographs, and
+    the crops of the photographs of ``unseen_dirs`` (e.g. the validation folder). If the probe had learned
+    nothing about the photographs themselves, both would be called fake equally often."""
+    from .baselines import LinearProbe
+    from .data import load_tensor
+    samples = scan(train_dir, layout="cnndetection")
+    fit_real, held_out = [], []
+    for crops in _by_photo([s for s in samples if s.label == 0]).values():
+        fit_real += crops[0::2]
+        held_out += crops[1::2]
+    fakes = [s for s in samples if s.label == 1][:n_fakes or len(fit_real)]
+    unseen = [s for d in unseen_dirs for s in scan(d, layout="cnndetection") if s.label == 0]
+    x = load_tensor([s.path for s in fit_real + fakes])
+    y = np.array([0] * len(fit_real) + [1] * len(fakes))
+    probe = LinearProbe(seed=seed).fit(x, y)
+    out = {}
+    for name, group in (("held-out crops of the training photographs", held_out),
+                        ("crops of unseen photographs", unseen)):
+        p = probe.score(load_tensor([s.path for s in group]))
+        out[name] = {"n": len(group), "photos": len(_by_photo(group)), "mean P(fake)": float(p.mean()),
+                     "FPR": float((p >= 0.5).mean())}
+    return out
+
+
+def per_photo_fpr(detector, real_dirs, min_crops: int = 20) -> dict[str, dict]:
+    """Pitfall 3b. For each source photograph with at least ``min_crops`` real crops under ``real_dirs`` (each
+    crop counted once, however many folders hold it): how many crops, and the share the detector calls fake."""
+    from .data import load_tensor
+    seen, reals = set(), []
+    for d in real_dirs:
+        for s in scan(d, layout="cnndetection"):
+            if s.label == 0 and s.path.name not in seen:
+                seen.add(s.path.name)
+                reals.append(s)
+    out = {}
+    for photo, crops in sorted(_by_photo(reals).items()):
+        if len(crops) >= min_crops:
+            p = detector.score(load_tensor([s.path for s in crops]))
+            out[photo] = {"n": len(crops), "FPR": float((p >= 0.5).mean()), "mean P(fake)": float(p.mean())}
+    return out

@@ -1,0 +1,98 @@
+"""The pitfalls of notebook 08 (ntf_core.pitfalls) on small slices of ntf-mini."""
+import numpy as np
+import pytest
+import torch
+
+from ntf_core.ablations import make_folder
+from ntf_core.config import make_config
+from ntf_core.data import load_tensor, mini_test_dirs, photo_of, scan
+from ntf_core.metrics import calibration, oracle_accuracy
+from ntf_core.pitfalls import (
+    _jpeg_where,
+    format_shortcut,
+    per_photo_fpr,
+    photo_memory,
+    threshold_report,
+    traceless_folder,
+)
+
+
+class Brightness:
+    """A stand-in detector: P(fake) is the mean brightness of the image."""
+
+    def score(self, x):
+        return x.mean(dim=(1, 2, 3)).numpy()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A training folder with 3 photographs x 8 real crops and 24 fakes; a second folder with 2 other photos."""
+    root = tmp_path_factory.mktemp("pit")
+    samples = scan(make_config("mini").train_dir, layout="cnndetection")
+    by_photo = {}
+    for s in samples:
+        if s.label == 0:
+            by_photo.setdefault(photo_of(s.path), []).append(s)
+    photos = sorted(by_photo)
+    fakes = [s for s in samples if s.label == 1]
+    train = make_folder(root / "train", [s for p in photos[:3] for s in by_photo[p][:8]], fakes[:24])
+    other = make_folder(root / "other", [s for p in photos[3:5] for s in by_photo[p][:10]], fakes[24:30])
+    return train, other
+
+
+def test_jpeg_where_touches_only_the_masked_images():
+    x = load_tensor([s.path for s in scan(mini_test_dirs()["dcgan"], layout="cnndetection")[:4]])
+    out = _jpeg_where(x, np.array([True, False, True, False]), 50)
+    assert torch.equal(out[1], x[1]) and torch.equal(out[3], x[3])
+    assert (out[0] - x[0]).abs().mean() > 1e-3 and (out[2] - x[2]).abs().mean() > 1e-3
+
+
+def test_format_shortcut_is_learned_when_the_fakes_carry_no_trace(tmp_path):
+    """'Fakes' that are real crops too: the only cue left is the format, and the shortcut detector takes it."""
+    train = traceless_folder(make_config("mini").train_dir, tmp_path / "train", n=200)
+    test = traceless_folder(make_config("mini").val_dir, tmp_path / "test", n=100)
+    rows = format_shortcut(train, {"t": test}, quality=30, n_train=None, n_test=None)
+    assert set(rows) == {"honest (all PNG)", "shortcut (reals JPEG)"}
+    for r in rows.values():
+        assert list(r) == ["t: reals JPEG, fakes PNG", "t: all PNG", "t: reals PNG, fakes JPEG"]
+        assert all(v["n_real"] == 100 and v["n_fake"] == 100 for v in r.values())
+    cut, honest = rows["shortcut (reals JPEG)"], rows["honest (all PNG)"]
+    # as trained the shortcut looks like a detector; with the formats swapped it is worse than chance
+    assert cut["t: reals JPEG, fakes PNG"]["AP"] > 0.7 and cut["t: reals PNG, fakes JPEG"]["AP"] < 0.45
+    assert 0.35 < honest["t: all PNG"]["AP"] < 0.65  # real vs real: nothing to learn without the shortcut
+
+
+def test_threshold_report_agrees_with_the_metrics():
+    dirs = {g: mini_test_dirs()[g] for g in ("dcgan", "ddpm")}
+    report, pooled = threshold_report(Brightness(), dirs, n_test=20, bins=5)
+    assert len(pooled["labels"]) == len(pooled["scores"]) == 80
+    for g, r in report.items():
+        x = load_tensor([s.path for s in _first(scan(dirs[g], layout="cnndetection"), 20)])
+        y = [0] * 20 + [1] * 20
+        s = Brightness().score(x)
+        assert (r["oracle ACC"], r["oracle threshold"]) == pytest.approx(oracle_accuracy(y, s))
+        assert r["ECE"] == pytest.approx(calibration(y, s, 5)["ece"])
+        assert r["oracle ACC"] >= r["ACC"]
+
+
+def _first(samples, n):
+    return [s for s in samples if s.label == 0][:n] + [s for s in samples if s.label == 1][:n]
+
+
+def test_photo_memory_splits_every_photo_in_half(small):
+    train, other = small
+    out = photo_memory(train, [other])
+    seen, unseen = out.values()
+    assert (seen["n"], seen["photos"]) == (12, 3) and (unseen["n"], unseen["photos"]) == (20, 2)
+    assert all(0 <= r["FPR"] <= 1 and 0 <= r["mean P(fake)"] <= 1 for r in out.values())
+
+
+def test_per_photo_fpr_counts_each_crop_once(small, tmp_path):
+    train, other = small
+    twice = make_folder(tmp_path / "again", [s for s in scan(other) if s.label == 0], [])
+    out = per_photo_fpr(Brightness(), [other, twice], min_crops=10)
+    assert len(out) == 2 and all(r["n"] == 10 for r in out.values())
+    for photo, r in out.items():
+        crops = [s.path for s in scan(other) if s.label == 0 and photo_of(s.path) == photo]
+        assert r["FPR"] == pytest.approx(float((Brightness().score(load_tensor(crops)) >= 0.5).mean()))
+    assert per_photo_fpr(Brightness(), [other], min_crops=11) == {}
