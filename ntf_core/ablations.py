@@ -143,3 +143,14 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
             run("4b", name, base.replace(out=str(out / "4b" / _slug(name)), **overrides), folder, base.train_dir,
                 {**overrides, "photos": sorted(few) if chosen is few_reals else "all"})
     return results
+
+
+def family_summary(figure: dict, families: dict, column: str = "AP") -> dict[str, dict[str, float]]:
+    """``{family average or "average": {variant: value}}`` of one figure's results: the grouped bars' data."""
+    from .metrics import family_rows
+    out: dict[str, dict[str, float]] = {}
+    for variant, rec in figure.items():
+        for name, row in family_rows(rec["rows"], families).items():
+            if name.endswith("average"):
+                out.setdefault(name.removesuffix(" average") or name, {})[variant] = row[column]
+    return out

@@ -58,6 +58,7 @@ class Config:
     device: str = "auto"                 # auto | cpu | cuda
     amp: bool = True                     # bf16 autocast on CUDA (ignored on CPU)
     channels_last: bool = True           # on CUDA
+    compile: bool = False                # torch.compile the training step (first steps slower; GPUs)
     workers: int = 4                     # DataLoader workers
     cache_images: bool = False           # decode every image once into memory (small datasets)
     out: str = "runs/paper"              # checkpoints and logs go here

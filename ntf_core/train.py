@@ -39,7 +39,7 @@ from .models import Detector, TraceModel, make_encoder
 
 # config fields that may differ between a checkpoint and its resumed run (they do not change the numbers;
 # ``device`` does, through kernels and bf16 autocast, so exactness holds on one device type and thread count)
-RUN_ONLY = {"device", "out", "stage1_checkpoint", "cache_images", "val_dir"}
+RUN_ONLY = {"device", "out", "stage1_checkpoint", "cache_images", "val_dir", "compile"}
 
 
 # -- checkpoints -----------------------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
     start, history, seconds = 0, [], 0.0
     if resume and path.exists():
         start, history, seconds = _resume(path, "stage1", cfg, data, model, opt, sched)
-    ddp = _wrap(model, device)
+    ddp = _wrap(torch.compile(model) if cfg.compile else model, device)
     for epoch in range(start, cfg.epochs1):
         t0 = time.perf_counter()
         _seed_epoch(cfg, epoch)
@@ -407,7 +407,8 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
                              "pass --fresh to train stage 2 again, or another out= folder")
     if resume and path.exists():
         start, history, seconds = _resume(path, "stage2", cfg, data, detector, opt, sched, check=same_stage1)
-    step = _wrap(Stage2Step(detector), device)
+    step = Stage2Step(detector)
+    step = _wrap(torch.compile(step) if cfg.compile else step, device)
     for epoch in range(start, cfg.epochs2):
         t0 = time.perf_counter()
         _seed_epoch(cfg, epoch)

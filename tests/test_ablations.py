@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from ntf_core.ablations import FIGURE3, _slug, ablations, make_folder
+from ntf_core.ablations import FIGURE3, _slug, ablations, family_summary, make_folder
 from ntf_core.config import make_config
 from ntf_core.data import mini_test_dirs, photo_of, scan
 from ntf_core.train import load_checkpoint
@@ -76,3 +76,13 @@ def test_figure4a_refuses_to_score_its_own_training_fakes(tmp_path):
     with pytest.raises(ValueError, match="cannot give 500 to train on and 400 to test"):
         ablations(base, {}, dm_dir=dirs["ddpm"], figures=("4a",), n_fakes=500, n_test=400,
                   full_stage1="unused.pt", log=lambda m: None)
+
+
+def test_family_summary_averages_each_family_per_variant(tiny):
+    _, results = tiny
+    summary = family_summary(results["3"], {"gan": ["sngan"], "diffusion": ["ddim"]}, "AP")
+    assert list(summary) == ["gan", "diffusion", "average"]
+    for variant, rec in results["3"].items():
+        rows = rec["rows"]
+        assert summary["gan"][variant] == rows["sngan"]["AP"]
+        assert summary["average"][variant] == pytest.approx((rows["sngan"]["AP"] + rows["ddim"]["AP"]) / 2)
