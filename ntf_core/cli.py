@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     from .data import BadImageError, LayoutError
     try:
         return commands[cmd](rest)
-    except (ValueError, FileNotFoundError, LayoutError, BadImageError, RuntimeError) as err:
+    except (ValueError, FileNotFoundError, LayoutError, BadImageError, RuntimeError, FloatingPointError) as err:
         print(f"ntf {cmd}: error: {err}", file=sys.stderr)
         return 2
 

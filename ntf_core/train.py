@@ -12,6 +12,7 @@ Launch with ``torchrun --nproc_per_node N -m ntf_core.cli stage1 ...`` for N pro
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 import sys
@@ -239,14 +240,21 @@ def _resume(path, kind: str, cfg: Config, data: dict, model: nn.Module, opt, sch
     return ckpt["epoch"], ckpt["history"], ckpt["seconds"]
 
 
-def _optimise(terms: dict, opt, sched, sums: dict) -> None:
-    """One SGD step on ``terms["total"]``; adds every term to the epoch's running sums."""
+def _optimise(terms: dict, opt, sched, sums: dict, where: str = "") -> None:
+    """One SGD step on ``terms["total"]``; adds every term to the epoch's running sums. A loss that is not finite
+    stops training with an error naming ``where`` (stage, epoch, step) and the term(s), before any weight changes."""
+    values = {k: float(v.detach()) for k, v in terms.items()}
+    bad = [k for k, v in values.items() if not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"{where}: loss term(s) {', '.join(bad)} not finite ({values}); training stopped "
+                                 "(the last checkpoint holds the previous epoch): lower the learning rate, or "
+                                 "check the input images")
     opt.zero_grad(set_to_none=True)
     terms["total"].backward()
     opt.step()
     sched.step()
-    for k, v in terms.items():
-        sums[k] = sums.get(k, 0.0) + float(v.detach())
+    for k, v in values.items():
+        sums[k] = sums.get(k, 0.0) + v
 
 
 def _epoch_row(epoch: int, sched, seconds: float, sums: dict, n_steps: int) -> dict:
@@ -351,10 +359,12 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
         ddp.train()
         sums: dict[str, float] = {}
         loader = _loader(dataset, cfg, epoch)
-        for (v1, v2), _, index in _progress(loader, f"stage1 {epoch + 1}/{cfg.epochs1}", len(loader)):
+        batches = _progress(loader, f"stage1 {epoch + 1}/{cfg.epochs1}", len(loader))
+        for i, ((v1, v2), _, index) in enumerate(batches):
             v1 = to_float(v1, device, cuda and cfg.channels_last)
             v2 = to_float(v2, device, cuda and cfg.channels_last)
-            _optimise(stage1_losses(ddp, v1, v2, index.to(device), cfg, amp), opt, sched, sums)
+            _optimise(stage1_losses(ddp, v1, v2, index.to(device), cfg, amp), opt, sched, sums,
+                      f"stage 1, epoch {epoch + 1}, step {i + 1}")
         seconds += time.perf_counter() - t0
         row = _epoch_row(epoch, sched, seconds, sums, len(loader))
         history.append(row)
@@ -415,9 +425,11 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
         step.train()
         sums: dict[str, float] = {}
         loader = _loader(dataset, cfg, epoch)
-        for x, labels, _ in _progress(loader, f"stage2 {epoch + 1}/{cfg.epochs2}", len(loader)):
+        batches = _progress(loader, f"stage2 {epoch + 1}/{cfg.epochs2}", len(loader))
+        for i, (x, labels, _) in enumerate(batches):
             x = to_float(x, device, cuda and cfg.channels_last)
-            _optimise(stage2_losses(step, x, labels.to(device), cfg, amp), opt, sched, sums)
+            _optimise(stage2_losses(step, x, labels.to(device), cfg, amp), opt, sched, sums,
+                      f"stage 2, epoch {epoch + 1}, step {i + 1}")
         seconds += time.perf_counter() - t0
         row = _epoch_row(epoch, sched, seconds, sums, len(loader))
         if val is not None:

@@ -144,3 +144,23 @@ def test_bce_and_detector_loss():
     z, zh = torch.randn(3, 4, generator=g), torch.randn(2, 4, generator=g)
     t = losses.detector_loss(z, logits, labels, zh, gamma=0.5)
     assert float(t["total"]) == pytest.approx(float(t["ext"] + 0.5 * t["ce"]))
+
+
+def _unit(n, same=False):
+    z = torch.ones(n, 8, dtype=torch.float64) if same else torch.randn(n, 8, dtype=torch.float64)
+    return torch.nn.functional.normalize(z, dim=1).requires_grad_(True)
+
+
+@pytest.mark.parametrize("case", ["all real", "all fake", "one sample", "identical features", "one image"])
+def test_degenerate_batches_give_finite_losses_and_gradients(case):
+    n = 1 if case == "one sample" else 4
+    same = case == "identical features"
+    z, z_hom, z1, z2 = _unit(n, same), _unit(2 * n, same), _unit(n, same), _unit(n, same)
+    labels = {"all real": torch.zeros(n), "all fake": torch.ones(n)}.get(case, torch.arange(n) % 2).long()
+    source = torch.zeros(2 * n, dtype=torch.long) if case == "one image" else torch.arange(n).repeat(2)
+    hom = z_hom[:0] if case == "all fake" else z_hom  # an all-fake batch brings no real hom features
+    terms = {**losses.trace_loss(z_hom, z1, z2, source), **losses.detector_loss(z, torch.zeros(n), labels, hom)}
+    total = sum(v for k, v in terms.items() if k == "total")
+    total.backward()
+    assert all(torch.isfinite(v) for v in terms.values()), terms
+    assert all(t.grad is None or torch.isfinite(t.grad).all() for t in (z, z_hom, z1, z2))

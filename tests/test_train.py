@@ -244,3 +244,24 @@ def test_stage2_refuses_to_resume_on_other_stage1_weights(tmp_path):
     train.stage1(cfg.replace(seed=1), resume=False)       # a new stage 1 in the same folder
     with pytest.raises(ValueError, match="other stage-1 weights"):
         train.stage2(cfg)
+
+
+@pytest.mark.parametrize("stage", ["stage1", "stage2"])
+def test_a_nan_loss_stops_training_naming_step_and_term(stage, tmp_path, monkeypatch):
+    cfg = tiny(tmp_path, epochs1=1, epochs2=1)
+    if stage == "stage2":
+        train.stage1(cfg)
+    name, term = ("stage1_losses", "het") if stage == "stage1" else ("stage2_losses", "ext")
+    real, calls = getattr(train, name), []
+
+    def poisoned(*a, **kw):
+        terms = real(*a, **kw)
+        calls.append(1)
+        if len(calls) == 2:  # the second step of the first epoch
+            terms[term] = terms[term] * float("nan")
+            terms["total"] = terms["total"] + terms[term]
+        return terms
+    monkeypatch.setattr(train, name, poisoned)
+    with pytest.raises(FloatingPointError, match=rf"stage {stage[-1]}, epoch 1, step 2: loss term\(s\) {term}, total"):
+        getattr(train, stage)(cfg)
+    assert not (tmp_path / f"{stage}.pt").exists()  # nothing half-trained was saved
