@@ -29,7 +29,7 @@ import torch
 from ntf_core import train
 from ntf_core.augment import TwoViews, to_float, train_transform, view_transform
 from ntf_core.config import make_config
-from ntf_core.data import Images, scan
+from ntf_core.data import Images
 from ntf_core.models import Detector
 
 RESULTS = Path(__file__).with_name("results.jsonl")
@@ -146,7 +146,8 @@ def main(argv=None) -> list[dict]:
     device = "cuda" if cuda else "cpu"
     steps = a.steps or (2 if a.short else 10)
     warmup = 1 if a.short else 3
-    batch = {"mini": a.batch_mini if not a.short else 64, "paper": a.batch_paper or (256 if cuda else (2 if a.short else 8))}
+    paper_batch = a.batch_paper or (256 if cuda else (2 if a.short else 8))
+    batch = {"mini": a.batch_mini if not a.short else 64, "paper": paper_batch}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in a.presets:
