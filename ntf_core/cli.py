@@ -3,8 +3,9 @@
     ntf stage1   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 1 (resumes by default)
     ntf stage2   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 2 on a stage-1 checkpoint
     ntf evaluate --checkpoint CKPT DIR... [--json] [--real-dir R]   AP / ACC / FPR / FNR per folder, and average
-    ntf detect   --checkpoint CKPT PATH... [--json]   probability of "fake" per image (folders: every image)
-    ntf export   --checkpoint CKPT --out FILE [--float32]   a small copy for inference (no optimizer, float16)
+    ntf detect   --checkpoint CKPT|MODEL.onnx PATH... [--json]   probability of "fake" per image (folders: every image)
+    ntf export   --checkpoint CKPT [--out FILE [--float32]] [--onnx MODEL.onnx]   a small copy for inference (no
+                 optimizer, float16), and/or the detector as ONNX for `ntf detect` without torch
     ntf bench build [...]   build (or resume) the ntf-mini benchmark (python -m ntf_core.bench)
     ntf course [...]        run every notebook headless through papermill (python -m ntf_core.course)
 
@@ -57,13 +58,18 @@ def _evaluate(argv) -> int:
 
 def _detect(argv) -> int:
     p = argparse.ArgumentParser(prog="ntf detect")
-    p.add_argument("--checkpoint", required=True, help="a stage-2 checkpoint (stage2.pt)")
+    p.add_argument("--checkpoint", required=True,
+                   help="a stage-2 checkpoint (stage2.pt), or its ONNX export (.onnx: runs without torch, fast start)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device (.pt checkpoints only)")
     a = p.parse_args(argv)
-    from .evaluate import detect
-    out = detect(a.checkpoint, a.paths, a.device)
+    if a.checkpoint.lower().endswith(".onnx"):
+        from .portable import detect as detect_onnx
+        out = detect_onnx(a.checkpoint, a.paths)
+    else:
+        from .evaluate import detect
+        out = detect(a.checkpoint, a.paths, a.device)
     if a.json:
         print(json.dumps([{"path": str(f), "p_fake": s} for f, s in out], indent=1))
     else:
@@ -75,12 +81,21 @@ def _detect(argv) -> int:
 def _export(argv) -> int:
     p = argparse.ArgumentParser(prog="ntf export")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--float32", action="store_true", help="keep float32 weights (default: float16)")
+    p.add_argument("--out", help="a slim .pt copy: no optimizer state, float16 weights")
+    p.add_argument("--float32", action="store_true", help="keep float32 weights in --out (default: float16)")
+    p.add_argument("--onnx", help="the stage-2 detector as ONNX, for `ntf detect` without torch")
     a = p.parse_args(argv)
-    from .train import export_checkpoint
-    out = export_checkpoint(a.checkpoint, a.out, half=not a.float32)
-    print(f"{out}: {out.stat().st_size / 2**20:.1f} MiB")
+    if not (a.out or a.onnx):
+        p.error("give --out, --onnx, or both")
+    written = []
+    if a.out:
+        from .train import export_checkpoint
+        written.append(export_checkpoint(a.checkpoint, a.out, half=not a.float32))
+    if a.onnx:
+        from .portable import export_onnx
+        written.append(export_onnx(a.checkpoint, a.onnx))
+    for out in written:
+        print(f"{out}: {out.stat().st_size / 2**20:.1f} MiB")
     return 0
 
 
@@ -98,7 +113,7 @@ def main(argv=None) -> int:
     if cmd not in commands:
         print(__doc__.strip(), file=sys.stderr if cmd not in (None, "-h", "--help") else sys.stdout)
         return 0 if cmd in (None, "-h", "--help") else 2
-    from .data import BadImageError, LayoutError
+    from .images import BadImageError, LayoutError
     try:
         return commands[cmd](rest)
     except (ValueError, FileNotFoundError, LayoutError, BadImageError, RuntimeError, FloatingPointError) as err:

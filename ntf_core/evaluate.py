@@ -16,7 +16,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from .augment import eval_transform, to_float
 from .config import Config, from_dict
-from .data import IMAGE_EXTENSIONS, Images, LayoutError, Sample, scan
+from .data import Images, LayoutError, Sample, image_paths, scan
 from .metrics import detection_metrics
 from .models import Detector, TraceModel
 from .train import build_detector, load_checkpoint, score_samples
@@ -58,22 +58,6 @@ def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256, 
                               f"(found only {'real' if 0 in labels else 'fake'} ones)")
         rows[name] = detection_metrics(labels, score_samples(det, cfg, samples, device, batch_size))
     return rows
-
-
-def image_paths(paths) -> list[Path]:
-    """The image files among ``paths``; folders are searched recursively. Unknown paths are errors."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
-            if not found:
-                raise LayoutError(f"{p}: no images in this folder")
-            out += found
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
-    return out
 
 
 def detect(checkpoint, paths, device: str = "cpu", batch_size: int = 256) -> list[tuple[Path, float]]:
