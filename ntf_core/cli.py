@@ -2,8 +2,8 @@
 
     ntf stage1   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 1 (resumes by default)
     ntf stage2   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]   train stage 2 on a stage-1 checkpoint
-    ntf evaluate --checkpoint CKPT DIR... [--json] [--real-dir R]   AP / ACC / FPR / FNR per folder, and average
-    ntf detect   --checkpoint CKPT|MODEL.onnx PATH... [--json]   probability of "fake" per image (folders: every image)
+    ntf evaluate --checkpoint CKPT DIR... [--json] [--real-dir R] [--skip-bad]   AP / ACC / FPR / FNR per folder
+    ntf detect   --checkpoint CKPT|MODEL.onnx PATH... [--json] [--skip-bad]   P(fake) per image (folders: all images)
     ntf export   --checkpoint CKPT [--out FILE [--float32]] [--onnx MODEL.onnx]   a small copy for inference (no
                  optimizer, float16), and/or the detector as ONNX for `ntf detect` without torch
     ntf bench build [...]   build (or resume) the ntf-mini benchmark (python -m ntf_core.bench)
@@ -48,12 +48,22 @@ def _evaluate(argv) -> int:
     p.add_argument("--real-dir", default=None, help="real images for folders that hold only fakes (UnivFD style)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--skip-bad", action="store_true", help="score around unreadable files, then list them")
     a = p.parse_args(argv)
     from .evaluate import evaluate_dirs
     from .metrics import average_row, format_table
-    rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size, real_dir=a.real_dir)
-    print(json.dumps({"rows": rows, "average": average_row(rows)}, indent=1) if a.json else format_table(rows))
+    skipped = {} if a.skip_bad else None
+    rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size, real_dir=a.real_dir, skipped=skipped)
+    print(json.dumps({"rows": rows, "average": average_row(rows), "skipped": skipped or {}}, indent=1) if a.json
+          else format_table(rows))
+    _report_skipped("evaluate", skipped)
     return 0
+
+
+def _report_skipped(cmd: str, skipped: dict | None) -> None:
+    if skipped:
+        lines = "\n".join(f"  {path}: {problem}" for path, problem in skipped.items())
+        print(f"ntf {cmd}: skipped {len(skipped)} unreadable file(s):\n{lines}", file=sys.stderr)
 
 
 def _detect(argv) -> int:
@@ -63,13 +73,18 @@ def _detect(argv) -> int:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default="cpu", help="torch device (.pt checkpoints only)")
+    p.add_argument("--skip-bad", action="store_true", help="score around unreadable files, then list them")
     a = p.parse_args(argv)
+    skipped = {} if a.skip_bad else None
     if a.checkpoint.lower().endswith(".onnx"):
         from .portable import detect as detect_onnx
-        out = detect_onnx(a.checkpoint, a.paths)
+        out = detect_onnx(a.checkpoint, a.paths, skipped=skipped)
     else:
         from .evaluate import detect
-        out = detect(a.checkpoint, a.paths, a.device)
+        out = detect(a.checkpoint, a.paths, a.device, skipped=skipped)
+    _report_skipped("detect", skipped)
+    if not out:
+        raise ValueError("no readable image among the paths given")
     if a.json:
         print(json.dumps([{"path": str(f), "p_fake": s} for f, s in out], indent=1))
     else:

@@ -116,6 +116,10 @@ def scan(root: str | os.PathLike, layout: str = "auto", split: str | None = None
         fake_only = sorted({s.group for s in samples} - {s.group for s in samples if s.label == 0})
         samples += [Sample(p, 0, g) for g in fake_only for p in reals]
     if not samples:
+        if layout in ("cnndetection", "univfd") and not any(p.is_dir() and p.name in (REAL, FAKE)
+                                                            for p in [Path(root), *Path(root).rglob("*")]):
+            raise LayoutError(f"{root}: found no {REAL}/ or {FAKE}/ folders below it (CNNDetection layout: put "
+                              f"real images in {REAL}/ and generated ones in {FAKE}/)")
         raise LayoutError(f"{root}: the {layout} layout was recognised but it holds no images")
     return samples
 
@@ -163,10 +167,14 @@ class ImageFolderDataset(torch.utils.data.Dataset):
 
 
 class Images(torch.utils.data.Dataset):
-    """(transform(uint8 image), label, index) for a list of samples; ``cache`` keeps decoded images in memory."""
+    """(transform(uint8 image), label, index) for a list of samples; ``cache`` keeps decoded images in memory.
 
-    def __init__(self, samples: list[Sample], transform, cache: bool = False):
+    ``skip_bad``: a file that cannot be read gives ``(None, problem, index)`` instead of raising ``BadImageError``
+    (``skipping_collate`` then leaves it out of the batch and reports it)."""
+
+    def __init__(self, samples: list[Sample], transform, cache: bool = False, skip_bad: bool = False):
         self.samples, self.transform, self.cache = samples, transform, {} if cache else None
+        self.skip_bad = skip_bad
 
     def __len__(self):
         return len(self.samples)
@@ -181,7 +189,24 @@ class Images(torch.utils.data.Dataset):
         return x
 
     def __getitem__(self, i):
-        return self.transform(self._load(i)), self.samples[i].label, i
+        try:
+            x = self._load(i)
+        except BadImageError as err:
+            if not self.skip_bad:
+                raise
+            return None, err.problem, i
+        return self.transform(x), self.samples[i].label, i
+
+
+def skipping_collate(batch):
+    """Collate for ``Images(skip_bad=True)``: (images, labels, indices) of the readable samples, and
+    ``{index: problem}`` of the others."""
+    good = [b for b in batch if b[0] is not None]
+    bad = {b[2]: b[1] for b in batch if b[0] is None}
+    if not good:
+        return None, None, None, bad
+    return (torch.stack([b[0] for b in good]), torch.tensor([b[1] for b in good]),
+            torch.tensor([b[2] for b in good]), bad)
 
 
 def load_tensor(paths: Sequence[str | os.PathLike], size: int | None = None) -> torch.Tensor:

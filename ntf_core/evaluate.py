@@ -40,10 +40,12 @@ def _row_names(dirs: list[Path]) -> list[str]:
         depth += 1
 
 
-def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256, real_dir=None) -> dict[str, dict]:
+def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256, real_dir=None,
+                  skipped: dict | None = None) -> dict[str, dict]:
     """Per-folder AP / ACC / FPR / FNR of a checkpoint; each folder is one test set in the CNNDetection layout
     (``0_real/`` and ``1_fake/``, possibly below one level of class folders). ``real_dir``: real images added to
-    every folder that has none (UnivFD's diffusion sets, or a folder of a commercial generator's images)."""
+    every folder that has none (UnivFD's diffusion sets, or a folder of a commercial generator's images).
+    ``skipped``: a dict to record unreadable files in (``{path: problem}``) instead of stopping at the first."""
     det, cfg = load_detector(checkpoint)
     det.to(device)
     dirs = [Path(d) for d in dirs]
@@ -56,17 +58,24 @@ def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256, 
         if 0 not in labels or 1 not in labels:
             raise LayoutError(f"{d}: a test folder needs both 0_real and 1_fake images "
                               f"(found only {'real' if 0 in labels else 'fake'} ones)")
-        rows[name] = detection_metrics(labels, score_samples(det, cfg, samples, device, batch_size))
+        scores = score_samples(det, cfg, samples, device, batch_size, skipped=skipped)
+        ok = ~np.isnan(scores)
+        kept = [lab for lab, k in zip(labels, ok) if k]
+        if 0 not in kept or 1 not in kept:
+            raise LayoutError(f"{d}: no readable {'real' if 0 not in kept else 'fake'} images left to score")
+        rows[name] = detection_metrics(kept, scores[ok])
     return rows
 
 
-def detect(checkpoint, paths, device: str = "cpu", batch_size: int = 256) -> list[tuple[Path, float]]:
-    """(path, probability of fake) for each image given or found in the folders given."""
+def detect(checkpoint, paths, device: str = "cpu", batch_size: int = 256,
+           skipped: dict | None = None) -> list[tuple[Path, float]]:
+    """(path, probability of fake) for each image given or found in the folders given. With a ``skipped`` dict,
+    unreadable files are recorded there (``{path: problem}``) and left out instead of stopping the run."""
     det, cfg = load_detector(checkpoint)
     det.to(device)
     files = image_paths(paths)
-    scores = score_samples(det, cfg, [Sample(f, -1, "") for f in files], device, batch_size)
-    return list(zip(files, scores.tolist()))
+    scores = score_samples(det, cfg, [Sample(f, -1, "") for f in files], device, batch_size, skipped=skipped)
+    return [(f, s) for f, s in zip(files, scores.tolist()) if s == s]  # s != s: NaN, a skipped file
 
 
 SPACES = ("e", "z_hom", "z_het", "aux")

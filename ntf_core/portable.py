@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .images import image_paths, open_image
+from .images import BadImageError, image_paths, open_image
 
 META_KEY = "ntf_core"
 
@@ -83,18 +83,30 @@ class OnnxDetector:
         top, left = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))  # torchvision's center_crop
         return (a[top:top + s, left:left + s].transpose(2, 0, 1).astype(np.float32) / 255.0)
 
-    def score_files(self, paths, batch_size: int = 64) -> np.ndarray:
-        out = []
+    def score_files(self, paths, batch_size: int = 64, skipped: dict | None = None) -> np.ndarray:
+        """P(fake) per file. An unreadable file raises ``BadImageError``; with a ``skipped`` dict it is recorded
+        there (``{path: problem}``) and scored NaN."""
+        scores = np.full(len(paths), np.nan)
         for i in range(0, len(paths), batch_size):
-            x = np.stack([self.preprocess(p) for p in paths[i:i + batch_size]])
-            logit = self.session.run(None, {"image": x})[0].reshape(-1).astype(np.float64)
-            out.append(1.0 / (1.0 + np.exp(-logit)))
-        return np.concatenate(out) if out else np.zeros(0)
+            xs, at = [], []
+            for j, p in enumerate(paths[i:i + batch_size], start=i):
+                try:
+                    xs.append(self.preprocess(p))
+                    at.append(j)
+                except BadImageError as err:
+                    if skipped is None:
+                        raise
+                    skipped[str(p)] = err.problem
+            if xs:
+                logit = self.session.run(None, {"image": np.stack(xs)})[0].reshape(-1).astype(np.float64)
+                scores[at] = 1.0 / (1.0 + np.exp(-logit))
+        return scores
 
 
-def detect(onnx_path, paths, batch_size: int = 64) -> list[tuple[Path, float]]:
+def detect(onnx_path, paths, batch_size: int = 64, skipped: dict | None = None) -> list[tuple[Path, float]]:
     """(path, probability of fake) for each image given or found in the folders given (``evaluate.detect``'s
     contract, without torch)."""
     det = OnnxDetector(onnx_path)
     files = image_paths(paths)
-    return list(zip(files, det.score_files(files, batch_size).tolist()))
+    scores = det.score_files(files, batch_size, skipped)
+    return [(f, float(s)) for f, s in zip(files, scores) if not np.isnan(s)]

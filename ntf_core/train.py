@@ -34,7 +34,7 @@ from .augment import (
     view_transform,
 )
 from .config import Config, from_dict, stage1_path
-from .data import Images, Sample, scan
+from .data import Images, Sample, scan, skipping_collate
 from .losses import detector_loss, trace_loss
 from .models import Detector, TraceModel, make_encoder
 
@@ -323,15 +323,27 @@ def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: C
 
 @torch.no_grad()
 def score_samples(detector: Detector, cfg: Config, samples: list[Sample], device: str = "cpu",
-                  batch_size: int = 256, workers: int = 0):
-    """Probability of "fake" for each sample (sigmoid of the classifier's logit, eval-mode input of ``cfg``)."""
+                  batch_size: int = 256, workers: int = 0, skipped: dict | None = None):
+    """Probability of "fake" for each sample (sigmoid of the classifier's logit, eval-mode input of ``cfg``).
+
+    A file that cannot be read raises ``BadImageError`` naming it; with a ``skipped`` dict, it is recorded there
+    instead (``{path: problem}``) and its score is NaN."""
     was_training = detector.training
     detector.eval()
-    loader = DataLoader(Images(samples, eval_transform(cfg.image_size)), batch_size=batch_size,
-                        num_workers=workers)
-    out = [torch.sigmoid(detector(to_float(x, device)).float()).cpu() for x, _, _ in loader]
+    scores = torch.full((len(samples),), float("nan"))
+    dataset = Images(samples, eval_transform(cfg.image_size), skip_bad=skipped is not None)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers,
+                        collate_fn=skipping_collate if skipped is not None else None)
+    for batch in loader:
+        if skipped is not None:
+            x, _, index, bad = batch
+            skipped.update({str(samples[i].path): problem for i, problem in bad.items()})
+        else:
+            x, _, index = batch
+        if x is not None:
+            scores[index] = torch.sigmoid(detector(to_float(x, device)).float()).cpu()
     detector.train(was_training)
-    return torch.cat(out).numpy() if out else torch.zeros(0).numpy()
+    return scores.numpy()
 
 
 # -- stage 1 ---------------------------------------------------------------------------------------------------
