@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ntf-installed
 
-.PHONY: setup course test lab clean-course checkpoints
+.PHONY: setup course test test-notebooks lab clean-course checkpoints
 
 setup: $(STAMP)
 
@@ -21,6 +21,11 @@ course: $(STAMP)
 # Unit tests, every notebook through papermill with small parameters, and nbval against the stored outputs.
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The notebooks alone (papermill with CI parameters, then nbval): CI runs this after `make test`, so every notebook
+# runs twice in a row on one checkout and must give the same checked outputs both times.
+test-notebooks: $(STAMP)
+	$(PY) -m pytest tests/test_notebooks.py notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The shipped mini checkpoints (data_samples/checkpoints/mini): both stages on ntf-mini, then float16 copies.
 MINI_SETS := --set train_dir=data_samples/ntf-mini/train --set val_dir=data_samples/ntf-mini/val --set out=runs/mini-ship

@@ -265,3 +265,12 @@ def test_a_nan_loss_stops_training_naming_step_and_term(stage, tmp_path, monkeyp
     with pytest.raises(FloatingPointError, match=rf"stage {stage[-1]}, epoch 1, step 2: loss term\(s\) {term}, total"):
         getattr(train, stage)(cfg)
     assert not (tmp_path / f"{stage}.pt").exists()  # nothing half-trained was saved
+
+
+def test_stage2_refuses_a_stage1_checkpoint_of_another_architecture(trained, tmp_path):
+    cfg, p1, _ = trained
+    other = cfg.replace(out=str(tmp_path), stage1_checkpoint=str(p1), width=16)
+    with pytest.raises(ValueError, match=r"stage1\.pt: stage 1 used width=8, this config has 16"):
+        train.stage2(other)
+    with pytest.raises(ValueError, match="stage 1 used encoder='small_cnn', this config has 'efficientnet_lite0'"):
+        train.stage2(other.replace(encoder="efficientnet_lite0", width=8))
