@@ -107,7 +107,7 @@ def measure(cfg, stage: int, source: str, steps: int, warmup: int) -> dict:
             terms = train.stage1_losses(step_module, x1, x2, torch.arange(len(x1), device=device), cfg, amp)
         else:
             terms = train.stage2_losses(step_module, x1, labels, cfg, amp)
-        train._optimise(terms, opt, sched, {})
+        train._optimise(terms, opt, sched, {}, f"throughput benchmark, {cfg.preset} stage {stage}")
 
     it = batches()
     model.train()

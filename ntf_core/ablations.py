@@ -11,9 +11,11 @@ Figure 4b, the real images of stage 1: those of a few source photos, or as many 
 Choices, written down because the paper does not say them:
 - ntf-mini has no diffusion training split. The DM fakes of Figure 4a are the first ``n_fakes`` fakes of one DM test
   folder, and every detector of every figure is scored on the *last* ``n_test`` images of each label of each test
-  folder, so no image a detector was trained on is ever scored (n_fakes + n_test <= folder size is checked).
+  folder (of each group in it), so no image a detector was trained on is ever scored (n_fakes + n_test <= folder
+  size is checked, and Figure 4a refuses n_test=None).
 - A variant trained on fewer images gets proportionally more epochs, so that every variant takes about the same
-  number of optimiser steps as full NTF (otherwise "fewer images" would also mean "less training").
+  number of optimiser steps (whole batches) as full NTF (otherwise "fewer images" would also mean "less
+  training"). Figure 4a's 400 reals are drawn at random from all training photographs.
 
 Results: ``{figure: {variant: {"rows": {generator: metrics row}, "overrides": {...}, "stage1": last stage-1
 epoch row, "stage2": last stage-2 epoch row, "n_stage1": n, "n_stage2": n}}}``, JSON-ready.
@@ -40,24 +42,36 @@ def _slug(name: str) -> str:
 
 
 def make_folder(dst, real: list[Sample], fake: list[Sample]) -> Path:
-    """A fresh CNNDetection-layout folder ``dst/0_real``, ``dst/1_fake`` holding copies of the given images."""
+    """A fresh CNNDetection-layout folder ``dst/0_real``, ``dst/1_fake`` holding copies of the given images
+    (file names must be unique per label: a second file of the same name is an error, never an overwrite)."""
     dst = Path(dst)
     shutil.rmtree(dst, ignore_errors=True)
     for name, samples in (("0_real", real), ("1_fake", fake)):
         (dst / name).mkdir(parents=True)
         for s in samples:
-            shutil.copy2(s.path, dst / name / Path(s.path).name)
+            target = dst / name / Path(s.path).name
+            if target.exists():
+                raise ValueError(f"{s.path}: another {name} image is also named {target.name}; make_folder "
+                                 "needs unique file names (data with class sub-folders: one class at a time)")
+            shutil.copy2(s.path, target)
     return dst
 
 
 def _tail(samples: list[Sample], label: int, n: int | None) -> list[Sample]:
-    chosen = [s for s in samples if s.label == label]
-    return chosen[-n:] if n else chosen
+    """The last ``n`` images of ``label`` of every group (generator / class) of ``samples``; all if ``n`` is None."""
+    out = []
+    for group in dict.fromkeys(s.group for s in samples):
+        chosen = [s for s in samples if s.label == label and s.group == group]
+        out += chosen[-n:] if n else chosen
+    return out
 
 
-def _scaled_epochs(epochs: int, n_full: int, n: int) -> int:
-    """Epochs that give a run on ``n`` images about the optimiser steps of ``epochs`` on ``n_full`` images."""
-    return max(epochs, round(epochs * n_full / n))
+def _scaled_epochs(epochs: int, n_full: int, n: int, batch: int) -> int:
+    """Epochs that give a run on ``n`` images about the optimiser steps of ``epochs`` on ``n_full`` images (the
+    loader drops the last partial batch, so an epoch of n images is n // batch steps)."""
+    if n < batch:
+        raise ValueError(f"{n} training images are fewer than one batch of {batch}: lower batch_size")
+    return max(epochs, round(epochs * (n_full // batch) / (n // batch)))
 
 
 def _train(cfg: Config, stage1_train: Path | None, stage2_train: Path, stage1_checkpoint: str = "") -> Path:
@@ -101,9 +115,14 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
         if dm_dir is None:
             raise ValueError("Figure 4a needs dm_dir, a folder of diffusion fakes to train on")
         dm = [s for s in scan(dm_dir, layout="cnndetection") if s.label == 1]
-        held_out = n_test or len(dm) - n_fakes
-        if n_fakes + held_out > len(dm):
-            raise ValueError(f"{dm_dir}: {len(dm)} fakes cannot give {n_fakes} to train on and {held_out} to test")
+        if not n_test:
+            raise ValueError("Figure 4a needs n_test: the DM folder's first n_fakes fakes are trained on, so only "
+                             "a tail of every test folder may be scored")
+        if n_fakes + n_test > len(dm):
+            raise ValueError(f"{dm_dir}: {len(dm)} fakes cannot give {n_fakes} to train on and {n_test} to test")
+        if n_fakes > min(len(reals), len(gan_fakes)):
+            raise ValueError(f"n_fakes={n_fakes}: {base.train_dir} has {len(reals)} reals and {len(gan_fakes)} "
+                             "fakes")
     results: dict = {}
     full_dir = out / "3" / _slug("full NTF")
     full_cfg = base.replace(out=str(full_dir))
@@ -124,9 +143,11 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
             run("3", name, cfg, base.train_dir, base.train_dir, overrides)
     if "4a" in figures:
         stage1_ckpt = full_stage1 or str(full_dir / "stage1.pt")
-        epochs2 = _scaled_epochs(base.epochs2, len(train), 2 * n_fakes)
+        epochs2 = _scaled_epochs(base.epochs2, len(train), 2 * n_fakes, base.batch_size)
+        # reals drawn from every training photograph (the first n by name would be a handful of photographs)
+        some_reals = sorted(random.Random(base.seed).sample(reals, n_fakes), key=lambda s: s.path)
         for name, fakes in (("GAN fakes", gan_fakes[:n_fakes]), ("DM fakes", dm[:n_fakes])):
-            folder = make_folder(out / "4a" / "data" / _slug(name), reals[:n_fakes], fakes)
+            folder = make_folder(out / "4a" / "data" / _slug(name), some_reals, fakes)
             overrides = {"epochs2": epochs2}
             run("4a", name, base.replace(out=str(out / "4a" / _slug(name)), **overrides), None, folder, overrides,
                 stage1_ckpt)
@@ -137,7 +158,7 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
         few = set(random.Random(base.seed).sample(photos, few_photos))
         few_reals = [s for s in reals if photo_of(s.path) in few]
         spread = sorted(random.Random(base.seed).sample(reals, len(few_reals)), key=lambda s: s.path)
-        overrides = {"epochs1": _scaled_epochs(base.epochs1, len(reals), len(few_reals))}
+        overrides = {"epochs1": _scaled_epochs(base.epochs1, len(reals), len(few_reals), base.batch_size)}
         for name, chosen in ((f"{few_photos} photos", few_reals), (f"all {len(photos)} photos", spread)):
             folder = make_folder(out / "4b" / "data" / _slug(name), chosen, [])
             run("4b", name, base.replace(out=str(out / "4b" / _slug(name)), **overrides), folder, base.train_dir,

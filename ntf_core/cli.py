@@ -53,10 +53,12 @@ def _evaluate(argv) -> int:
     from .evaluate import evaluate_dirs
     from .metrics import average_row, format_table
     skipped = {} if a.skip_bad else None
-    rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size, real_dir=a.real_dir, skipped=skipped)
+    try:
+        rows = evaluate_dirs(a.checkpoint, a.dirs, a.device, a.batch_size, real_dir=a.real_dir, skipped=skipped)
+    finally:  # what was skipped is worth knowing even when the evaluation then fails
+        _report_skipped("evaluate", skipped)
     print(json.dumps({"rows": rows, "average": average_row(rows), "skipped": skipped or {}}, indent=1) if a.json
           else format_table(rows))
-    _report_skipped("evaluate", skipped)
     return 0
 
 
@@ -76,13 +78,15 @@ def _detect(argv) -> int:
     p.add_argument("--skip-bad", action="store_true", help="score around unreadable files, then list them")
     a = p.parse_args(argv)
     skipped = {} if a.skip_bad else None
-    if a.checkpoint.lower().endswith(".onnx"):
-        from .portable import detect as detect_onnx
-        out = detect_onnx(a.checkpoint, a.paths, skipped=skipped)
-    else:
-        from .evaluate import detect
-        out = detect(a.checkpoint, a.paths, a.device, skipped=skipped)
-    _report_skipped("detect", skipped)
+    try:
+        if a.checkpoint.lower().endswith(".onnx"):
+            from .portable import detect as detect_onnx
+            out = detect_onnx(a.checkpoint, a.paths, skipped=skipped)
+        else:
+            from .evaluate import detect
+            out = detect(a.checkpoint, a.paths, a.device, skipped=skipped)
+    finally:
+        _report_skipped("detect", skipped)
     if not out:
         raise ValueError("no readable image among the paths given")
     if a.json:

@@ -58,8 +58,11 @@ def evaluate_dirs(checkpoint, dirs, device: str = "cpu", batch_size: int = 256, 
         if 0 not in labels or 1 not in labels:
             raise LayoutError(f"{d}: a test folder needs both 0_real and 1_fake images "
                               f"(found only {'real' if 0 in labels else 'fake'} ones)")
-        scores = score_samples(det, cfg, samples, device, batch_size, skipped=skipped)
-        ok = ~np.isnan(scores)
+        here = {} if skipped is not None else None
+        scores = score_samples(det, cfg, samples, device, batch_size, skipped=here)
+        if skipped is not None:
+            skipped.update(here)
+        ok = _scored(checkpoint, samples, scores, here)
         kept = [lab for lab, k in zip(labels, ok) if k]
         if 0 not in kept or 1 not in kept:
             raise LayoutError(f"{d}: no readable {'real' if 0 not in kept else 'fake'} images left to score")
@@ -74,8 +77,24 @@ def detect(checkpoint, paths, device: str = "cpu", batch_size: int = 256,
     det, cfg = load_detector(checkpoint)
     det.to(device)
     files = image_paths(paths)
-    scores = score_samples(det, cfg, [Sample(f, -1, "") for f in files], device, batch_size, skipped=skipped)
-    return [(f, s) for f, s in zip(files, scores.tolist()) if s == s]  # s != s: NaN, a skipped file
+    samples = [Sample(f, -1, "") for f in files]
+    here = {} if skipped is not None else None
+    scores = score_samples(det, cfg, samples, device, batch_size, skipped=here)
+    if skipped is not None:
+        skipped.update(here)
+    ok = _scored(checkpoint, samples, scores, here)
+    return [(f, s) for f, s, k in zip(files, scores.tolist(), ok) if k]
+
+
+def _scored(checkpoint, samples, scores, skipped) -> np.ndarray:
+    """Which samples were scored (not skipped as unreadable); a NaN score of any other sample is an error: it
+    comes from the detector, not from the file, and must never be dropped silently."""
+    ok = np.array([str(s.path) not in (skipped or {}) for s in samples], dtype=bool)
+    bad = np.isnan(scores) & ok
+    if bad.any():
+        raise ValueError(f"{checkpoint}: the detector scored {int(bad.sum())} image(s) NaN (first: "
+                         f"{samples[int(np.argmax(bad))].path}); is the checkpoint broken?")
+    return ok
 
 
 SPACES = ("e", "z_hom", "z_het", "aux")

@@ -75,13 +75,23 @@ def test_unreadable_files_are_named(folder, name):
     assert name in str(err.value)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
-def test_unreadable_permissions_are_named(tmp_path):
+def test_unreadable_permissions_are_named(tmp_path, monkeypatch, capsys):
     p = tmp_path / "locked.png"
     Image.new("RGB", (8, 8)).save(p)
     p.chmod(0)
-    with pytest.raises(data.BadImageError, match="permission denied"):
+    if os.geteuid() == 0:  # root reads any file: make the open fail the way it fails for everybody else
+        real_open = Image.open
+
+        def locked(fp, *a, **kw):
+            if str(fp) == str(p):
+                raise PermissionError(13, "Permission denied", str(p))
+            return real_open(fp, *a, **kw)
+        monkeypatch.setattr(Image, "open", locked)
+    with pytest.raises(data.BadImageError, match="locked.png: permission denied"):
         data.open_image(p)
+    good = next(mini_test_dirs()["dcgan"].rglob("*.png"))
+    assert main(["detect", "--skip-bad", "--checkpoint", CKPT, str(p), str(good)]) == 0
+    assert "locked.png: permission denied" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +158,12 @@ def test_folders_and_paths_that_go_wrong(folder, tmp_path, capsys):
     (only_bad / "zero.png").write_bytes(b"")
     assert main(["detect", "--skip-bad", "--checkpoint", CKPT, str(only_bad)]) == 2
     assert "no readable image" in capsys.readouterr().err
+
+
+def test_a_nan_from_the_detector_is_an_error_not_a_skipped_file(folder, monkeypatch, capsys):
+    import ntf_core.evaluate as ev
+    monkeypatch.setattr(ev, "score_samples", lambda *a, **kw: np.full(len(a[2]), np.nan))
+    for argv in (["detect", "--skip-bad", "--checkpoint", CKPT, str(folder / "0_real")],
+                 ["evaluate", "--skip-bad", "--checkpoint", CKPT, str(folder)]):
+        assert main(argv) == 2
+        assert "the detector scored" in capsys.readouterr().err

@@ -30,7 +30,9 @@ def test_both_stages_train_on_cuda_with_bf16_and_channels_last(tmp_path):
 def test_compiled_step_trains(tmp_path):
     cfg = _cfg(tmp_path, encoder="small_cnn", encoder_weights="", width=16, compile=True)
     p1 = train.stage1(cfg, resume=False)
-    assert math.isfinite(train.load_checkpoint(p1)["history"][-1]["total"])
+    p2 = train.stage2(cfg, resume=False)
+    for p in (p1, p2):
+        assert math.isfinite(train.load_checkpoint(p)["history"][-1]["total"])
 
 
 def test_bf16_losses_match_float32(tmp_path):

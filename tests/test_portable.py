@@ -44,9 +44,10 @@ def test_onnx_scores_equal_the_checkpoint(model, images):
 
 
 def test_preprocess_matches_eval_transform(model, images):
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
     from ntf_core.augment import eval_transform, to_float
     from ntf_core.data import open_image
-    from torchvision.transforms.v2.functional import pil_to_tensor
     _, big, _ = images
     det = OnnxDetector(model)
     ref = to_float(eval_transform(det.image_size)(pil_to_tensor(open_image(big))), "cpu")

