@@ -286,6 +286,14 @@ def photo_of(path) -> str:
     return m["photo"]
 
 
+def by_photo(samples: list[Sample]) -> dict[str, list[Sample]]:
+    """ntf-mini crops grouped by their source photograph (``photo_of``), in the order given."""
+    out: dict[str, list[Sample]] = {}
+    for s in samples:
+        out.setdefault(photo_of(s.path), []).append(s)
+    return out
+
+
 def mini_test_dirs(root=None) -> dict[str, Path]:
     """``{generator: test/<family>/<generator>}`` of an ntf-mini folder, in the manifest's order."""
     root = Path(root) if root else default_mini_root()

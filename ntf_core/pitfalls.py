@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .augment import perturb
-from .data import Sample, photo_of, scan
+from .data import by_photo, scan
 from .metrics import calibration, detection_metrics, oracle_accuracy
 
 
@@ -77,13 +77,6 @@ def threshold_report(detector, test_dirs: dict, n_test: int | None = None, bins:
     return report, {"labels": np.concatenate(labels), "scores": np.concatenate(scores)}
 
 
-def _by_photo(samples: list[Sample]) -> dict[str, list[Sample]]:
-    out: dict[str, list[Sample]] = {}
-    for s in samples:
-        out.setdefault(photo_of(s.path), []).append(s)
-    return out
-
-
 def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int = 0) -> dict:
     """Pitfall 3a. A linear probe trained on every other real crop of each training photograph (and as many
     fakes of ``train_dir``), then asked about real crops only: the held-out crops of the *same* photographs, and
@@ -93,7 +86,7 @@ def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int =
     from .data import load_tensor
     samples = scan(train_dir, layout="cnndetection")
     fit_real, held_out = [], []
-    for crops in _by_photo([s for s in samples if s.label == 0]).values():
+    for crops in by_photo([s for s in samples if s.label == 0]).values():
         fit_real += crops[0::2]
         held_out += crops[1::2]
     fakes = [s for s in samples if s.label == 1][:n_fakes or len(fit_real)]
@@ -105,7 +98,7 @@ def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int =
     for name, group in (("held-out crops of the training photographs", held_out),
                         ("crops of unseen photographs", unseen)):
         p = probe.score(load_tensor([s.path for s in group]))
-        out[name] = {"n": len(group), "photos": len(_by_photo(group)), "mean P(fake)": float(p.mean()),
+        out[name] = {"n": len(group), "photos": len(by_photo(group)), "mean P(fake)": float(p.mean()),
                      "FPR": float((p >= 0.5).mean())}
     return out
 
@@ -121,7 +114,7 @@ def per_photo_fpr(detector, real_dirs, min_crops: int = 20) -> dict[str, dict]:
                 seen.add(s.path.name)
                 reals.append(s)
     out = {}
-    for photo, crops in sorted(_by_photo(reals).items()):
+    for photo, crops in sorted(by_photo(reals).items()):
         if len(crops) >= min_crops:
             p = detector.score(load_tensor([s.path for s in crops]))
             out[photo] = {"n": len(crops), "FPR": float((p >= 0.5).mean()), "mean P(fake)": float(p.mean())}

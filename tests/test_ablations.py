@@ -5,7 +5,7 @@ import pytest
 
 from ntf_core.ablations import FIGURE3, _slug, ablations, family_summary, make_folder
 from ntf_core.config import make_config
-from ntf_core.data import mini_test_dirs, photo_of, scan
+from ntf_core.data import by_photo, mini_test_dirs, photo_of, scan
 from ntf_core.train import load_checkpoint
 
 
@@ -19,11 +19,8 @@ def test_photo_of_reads_crop_names_and_refuses_others():
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("abl")
     samples = scan(make_config("mini").train_dir, layout="cnndetection")
-    by_photo = {}
-    for s in samples:
-        if s.label == 0:
-            by_photo.setdefault(photo_of(s.path), []).append(s)
-    reals = [s for photo in sorted(by_photo)[:4] for s in by_photo[photo][:16]]  # 4 photos x 16 crops
+    crops = by_photo([s for s in samples if s.label == 0])
+    reals = [s for photo in sorted(crops)[:4] for s in crops[photo][:16]]  # 4 photos x 16 crops
     train = make_folder(root / "train", reals, [s for s in samples if s.label == 1][:64])
     base = make_config("mini", encoder="small_cnn", encoder_weights="", width=8, train_dir=str(train), val_dir="",
                        epochs1=1, epochs2=1, batch_size=16, warmup_epochs=0, out=str(root / "runs"))

@@ -5,7 +5,7 @@ import torch
 
 from ntf_core.ablations import make_folder
 from ntf_core.config import make_config
-from ntf_core.data import load_tensor, mini_test_dirs, photo_of, scan
+from ntf_core.data import by_photo, load_tensor, mini_test_dirs, photo_of, scan
 from ntf_core.metrics import calibration, oracle_accuracy
 from ntf_core.pitfalls import (
     _jpeg_where,
@@ -29,14 +29,11 @@ def small(tmp_path_factory):
     """A training folder with 3 photographs x 8 real crops and 24 fakes; a second folder with 2 other photos."""
     root = tmp_path_factory.mktemp("pit")
     samples = scan(make_config("mini").train_dir, layout="cnndetection")
-    by_photo = {}
-    for s in samples:
-        if s.label == 0:
-            by_photo.setdefault(photo_of(s.path), []).append(s)
-    photos = sorted(by_photo)
+    crops = by_photo([s for s in samples if s.label == 0])
+    photos = sorted(crops)
     fakes = [s for s in samples if s.label == 1]
-    train = make_folder(root / "train", [s for p in photos[:3] for s in by_photo[p][:8]], fakes[:24])
-    other = make_folder(root / "other", [s for p in photos[3:5] for s in by_photo[p][:10]], fakes[24:30])
+    train = make_folder(root / "train", [s for p in photos[:3] for s in crops[p][:8]], fakes[:24])
+    other = make_folder(root / "other", [s for p in photos[3:5] for s in crops[p][:10]], fakes[24:30])
     return train, other
 
 
