@@ -21,8 +21,10 @@ def _fill(value, tmp):
 def test_notebook_runs_with_ci_parameters(nb, tmp_path):
     import papermill as pm
     out = tmp_path / nb.name
+    # execution_timeout: a cell of these small runs takes under a minute; once (2026-11-28) a kernel reply was
+    # lost and papermill waited forever, so a lost reply now fails the test after 10 minutes instead
     pm.execute_notebook(str(nb), str(out), parameters=_fill(PARAMS.get(nb.stem, {}), tmp_path), kernel_name="python3",
-                        cwd=str(nb.parent), progress_bar=False)
+                        cwd=str(nb.parent), progress_bar=False, execution_timeout=600, start_timeout=120)
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
