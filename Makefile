@@ -1,31 +1,56 @@
-# The two commands of the README. Each sets up .venv with the pinned packages on first use (idempotent).
+# The two commands of the README. Each sets up .venv with the locked packages on first use (idempotent).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ntf-installed
 
-.PHONY: setup course test test-notebooks lab clean-course checkpoints
+.PHONY: setup course test test-notebooks site test-site lock store lab clean-course checkpoints
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package to the versions the course was tested with (environment.yml uses it too)
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade --quiet pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 # Every notebook in order, headless, on CPU, with the embedded data; executed copies in build/course/.
+# Each cell has a 10-minute limit, a watchdog kills a kernel that outlives it, a notebook that hung runs once more.
 course: $(STAMP)
 	$(PY) -m ntf_core.course --out build/course
 
+# Re-execute the stored notebooks in place (their outputs are what nbval, GitHub and the site show).
+store: $(STAMP)
+	$(PY) -m ntf_core.course --out notebooks
+
+# The course site (build/site/, works offline and from a USB stick) and plain nbconvert exports (build/export/),
+# from the stored notebooks, without executing them. Needs Debian's libjs-mathjax and fonts-mathjax.
+site: $(STAMP)
+	$(PY) -m ntf_core.site --out build/site --export build/export
+
+# The browser test against what `make site` built: headless chromium, every non-loopback request blocked.
+test-site: $(STAMP)
+	NTF_SITE_DIR=build $(PY) -m pytest tests/test_site.py
+
+# Refresh requirements.lock: resolve pyproject.toml afresh in a throwaway venv and freeze it.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet -e '.[dev]'
+	(sed -n '1,2p' requirements.lock; build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ') > build/requirements.lock
+	mv build/requirements.lock requirements.lock
+	rm -rf build/lock-venv
+
 # Unit tests, every notebook through papermill with small parameters, and nbval against the stored outputs.
 test: $(STAMP)
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The notebooks alone (papermill with CI parameters, then nbval): CI runs this after `make test`, so every notebook
 # runs twice in a row on one checkout and must give the same checked outputs both times.
 test-notebooks: $(STAMP)
-	$(PY) -m pytest tests/test_notebooks.py notebooks --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests/test_notebooks.py notebooks --nbval --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The shipped mini checkpoints (data_samples/checkpoints/mini): both stages on ntf-mini, then float16 copies.
 MINI_SETS := --set train_dir=data_samples/ntf-mini/train --set val_dir=data_samples/ntf-mini/val --set out=runs/mini-ship

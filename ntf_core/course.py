@@ -1,19 +1,41 @@
-"""Run the course headless: every notebook under notebooks/, in order, through papermill.
+"""Run the course headless: every notebook under notebooks/, in order, and never wait forever.
 
     python -m ntf_core.course [--out build/course] [-p NAME VALUE ...] [--only 00_the_data]
+                              [--cell-timeout 600] [--no-retry]
 
-Executed copies go to ``--out``; the notebooks in the repository are not touched. ``-p`` overrides a parameter
-in every notebook that has it (papermill injects it after the cell tagged ``parameters``).
+Executed copies go to ``--out``; the notebooks in the repository are not touched (unless ``--out notebooks``,
+which is how the stored outputs are refreshed). ``-p`` overrides a parameter in every notebook that has it
+(papermill's injection: a cell tagged ``injected-parameters`` after the one tagged ``parameters``).
+
+How a run is kept from hanging (docs/RELIABILITY.md tells the story of the notebook-02 hang):
+
+- every cell has a time limit (``--cell-timeout``; nbclient stops waiting for the kernel's reply after it);
+- a watchdog thread kills the kernel if a cell outlives that limit by a grace period anyway (a client stuck
+  outside nbclient's own timeout), and nbclient notices a dead kernel within a second;
+- the kernel talks over local IPC sockets, not TCP;
+- a failure names the notebook, the cell (its number and first line) and what happened, the partial executed
+  copy is written, the process exits non-zero, and the course runner retries a notebook that timed out or whose
+  kernel died once (a cell that raised is not retried: it would raise again).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+CELL_TIMEOUT = 600          # seconds; the slowest default cell takes about 60 s on 2 CPU cores
+WATCHDOG_GRACE = 60         # seconds past the cell limit before the watchdog kills the kernel itself
+START_TIMEOUT = 120         # seconds for the kernel to answer its first message
 
 
 def notebooks(only=None) -> list[Path]:
@@ -28,19 +50,228 @@ def _value(text: str):
         return text
 
 
-def run(out: Path, parameters: dict | None = None, only=None, kernel: str = "python3") -> list[Path]:
-    import papermill as pm
+class NotebookRunError(RuntimeError):
+    """A notebook did not run to its end; ``kind`` is 'error' (a cell raised), 'timeout' (a cell outlived its
+    limit), 'hung' (the watchdog had to kill the kernel) or 'kernel died'."""
+
+    def __init__(self, notebook: str, kind: str, cell: int | None, n_cells: int, first_line: str, detail: str):
+        self.notebook, self.kind, self.cell, self.n_cells = notebook, kind, cell, n_cells
+        self.first_line, self.detail = first_line, detail
+        where = f"code cell {cell + 1} of {n_cells} ({first_line!r})" if cell is not None else "kernel start"
+        super().__init__(f"{notebook}: {where}: {kind}. {detail}".rstrip())
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind != "error"
+
+
+@dataclass
+class RunResult:
+    notebook: str
+    seconds: float
+    cells: int
+    cell_seconds: list[float] = field(default_factory=list)
+
+
+def _first_line(source: str) -> str:
+    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("# NBVAL")]
+    return (lines[0].strip() if lines else "")[:70]
+
+
+def kernel_stacks(pid: int | None, timeout: float = 20) -> str:
+    """The Python stacks of every thread of process ``pid`` (py-spy, when installed); '' when unavailable."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if pid is None or not Path(exe).exists():
+        return ""
+    try:
+        done = subprocess.run([exe, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=timeout)
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return "\n".join(lines[:80] + ([f"... ({len(lines) - 80} more lines)"] if len(lines) > 80 else []))
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"(py-spy failed: {err})"
+
+
+def _kernel_pid(km) -> int | None:
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    return getattr(process, "pid", None)
+
+
+class Watchdog(threading.Thread):
+    """Kills the kernel when one cell runs longer than ``limit`` seconds (None: never). Arm it per cell."""
+
+    def __init__(self, pid: int | None, limit: float | None):
+        super().__init__(daemon=True)
+        self.pid, self.limit = pid, limit
+        self.deadline: float | None = None
+        self.fired = False
+        self.stacks = ""
+        self._stop = threading.Event()
+
+    def arm(self):
+        self.deadline = None if self.limit is None else time.monotonic() + self.limit
+
+    def disarm(self):
+        self.deadline = None
+
+    def stop(self):
+        self._stop.set()
+
+    def run(self):
+        while not self._stop.wait(1.0):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.fired = True
+                self.stacks = kernel_stacks(self.pid)
+                kill_kernel_group(self.pid)
+                return
+
+
+def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None = None, *,
+            cell_timeout: float | None = CELL_TIMEOUT, kernel: str = "python3", progress: bool = True,
+            cwd: Path | None = None) -> RunResult:
+    """Run one notebook top to bottom in a fresh kernel and write the executed copy to ``out_path``.
+
+    Raises ``NotebookRunError`` (after writing the partial copy) when a cell raises, outlives ``cell_timeout``
+    seconds (None or 0: no limit), or the kernel dies."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from tqdm.auto import tqdm
+    from traitlets.config import Config
+
+    nb_path = Path(nb_path)
+    nb = nbformat.read(nb_path, as_version=4)
+    if parameters:
+        from papermill.parameterize import parameterize_notebook
+        nb.metadata.setdefault("papermill", {})
+        for cell in nb.cells:                     # papermill reads every cell's tags
+            cell.metadata.setdefault("tags", [])
+        nb = parameterize_notebook(nb, parameters, kernel_name=kernel)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    limit = cell_timeout or None
+    sockets = tempfile.mkdtemp(prefix="ntf-kernel-")
+    # nbclient's own (async) kernel manager: a blocking one would let an iopub wait starve the cell timeout.
+    # Unix sockets instead of TCP: nothing listens on a port, and ipykernel has no "unencrypted TCP" to warn about.
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(sockets, "k")
+    client = NotebookClient(nb, config=config, timeout=limit, startup_timeout=START_TIMEOUT, kernel_name=kernel,
+                            shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd or nb_path.parent)}})
+    watchdog = Watchdog(None, None if limit is None else limit + WATCHDOG_GRACE)
+    result = RunResult(nb_path.stem, 0.0, len(code))
+    start = time.perf_counter()
+    bar = tqdm(total=len(code), desc=nb_path.stem, unit="cell", disable=not progress, leave=True,
+               bar_format="{desc}: {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}]{postfix}")
+    failure: NotebookRunError | None = None
+    current: int | None = None
+    try:
+        client.reset_execution_trackers()
+        with client.setup_kernel():
+            info = client.wait_for_reply(client.kc.kernel_info())
+            if info:
+                nb.metadata["language_info"] = info["content"]["language_info"]
+            watchdog.pid = _kernel_pid(client.km)
+            watchdog.start()
+            for k, index in enumerate(code):
+                current = k
+                cell = nb.cells[index]
+                t0 = time.perf_counter()
+                watchdog.arm()
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as err:
+                    failure = _failure(nb_path, "error", k, len(code), cell, f"{err.ename}: {err.evalue}"[:500])
+                except CellTimeoutError:
+                    stacks = kernel_stacks(watchdog.pid)
+                    failure = _failure(nb_path, "timeout", k, len(code), cell,
+                                       f"No reply within {limit:.0f} s." + _stacks_note(stacks))
+                except DeadKernelError:
+                    kind = "hung" if watchdog.fired else "kernel died"
+                    detail = (f"The kernel was killed {WATCHDOG_GRACE} s after the {limit:.0f} s cell limit."
+                              + _stacks_note(watchdog.stacks)) if watchdog.fired else "The kernel process exited."
+                    failure = _failure(nb_path, kind, k, len(code), cell, detail)
+                finally:
+                    watchdog.disarm()
+                result.cell_seconds.append(time.perf_counter() - t0)
+                if failure:
+                    break
+                bar.update(1)
+    except (RuntimeError, TimeoutError) as err:   # the kernel never started, or died between cells
+        if failure is None:
+            kind = "hung" if watchdog.fired else "kernel died"
+            failure = NotebookRunError(nb_path.stem, kind, current, len(code), "", str(err))
+    finally:
+        watchdog.stop()
+        bar.close()
+        kill_kernel_group(watchdog.pid)   # nbclient has shut the kernel down; this takes any straggler with it
+        shutil.rmtree(sockets, ignore_errors=True)
+        result.seconds = time.perf_counter() - start
+        if out_path is not None:
+            Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(static_copy(nb), str(out_path))
+    if failure:
+        raise failure
+    return result
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+STATIC_TYPES = ("text/html", "image/png", "image/svg+xml", "text/markdown")
+
+
+def static_copy(nb):
+    """An executed notebook as stored and exported: a widget view is dead without its kernel, so where an output
+    also carries a static form (``viz.WithStaticCopy``) only that is kept; no widget state is saved."""
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_VIEW in data and any(t in data for t in STATIC_TYPES):
+                del data[WIDGET_VIEW]
+    return nb
+
+
+def kill_kernel_group(pid: int | None) -> None:
+    """SIGKILL the kernel's process group: jupyter_client starts each kernel in a session of its own, so this is
+    the kernel and whatever it forked (DataLoader workers, kaleido's Chromium)."""
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _failure(nb_path, kind, k, n, cell, detail) -> NotebookRunError:
+    return NotebookRunError(nb_path.stem, kind, k, n, _first_line(cell.source), detail)
+
+
+def _stacks_note(stacks: str) -> str:
+    return f"\nKernel stacks (py-spy):\n{stacks}" if stacks else ""
+
+
+def run(out: Path, parameters: dict | None = None, only=None, kernel: str = "python3",
+        cell_timeout: float | None = CELL_TIMEOUT, retry: bool = True, progress: bool = True) -> list[RunResult]:
+    """Every notebook (or those in ``only``) in order; a notebook that timed out or lost its kernel is run once
+    more. Raises the first ``NotebookRunError`` that a retry did not cure."""
     out.mkdir(parents=True, exist_ok=True)
     done = []
     for nb in notebooks(only):
-        start = time.perf_counter()
-        target = out / nb.name
-        print(f"running {nb.name} ...", flush=True)
-        pm.execute_notebook(str(nb), str(target), parameters=parameters or {}, kernel_name=kernel,
-                            cwd=str(nb.parent), progress_bar=False)
-        print(f"  done in {time.perf_counter() - start:.0f} s -> {target}", flush=True)
-        done.append(target)
+        for attempt in (1, 2):
+            try:
+                done.append(execute(nb, out / nb.name, parameters, cell_timeout=cell_timeout, kernel=kernel,
+                                    progress=progress))
+                break
+            except NotebookRunError as err:
+                if attempt == 2 or not retry or not err.retryable:
+                    raise
+                print(f"{err}\nretrying {nb.name} once ...", file=sys.stderr, flush=True)
     return done
+
+
+def summary(results: list[RunResult]) -> str:
+    lines = [f"{'notebook':<22} {'cells':>5} {'seconds':>8}"]
+    lines += [f"{r.notebook:<22} {r.cells:>5} {r.seconds:>8.1f}" for r in results]
+    lines.append(f"{'total':<22} {sum(r.cells for r in results):>5} {sum(r.seconds for r in results):>8.1f}")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -49,11 +280,20 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("build/course"))
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     ap.add_argument("--only", nargs="+", default=None, help="notebook stems or their two-digit numbers")
+    ap.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT,
+                    help=f"seconds one cell may take (default {CELL_TIMEOUT}; 0: no limit, for paper-scale reruns)")
+    ap.add_argument("--no-retry", action="store_true", help="do not rerun a notebook that timed out")
     args = ap.parse_args(argv)
     if not notebooks(args.only):
         print(f"no notebooks matched in {NOTEBOOKS}", file=sys.stderr)
         return 2
-    run(args.out, {k: _value(v) for k, v in args.parameter}, args.only)
+    try:
+        results = run(args.out, {k: _value(v) for k, v in args.parameter}, args.only,
+                      cell_timeout=args.cell_timeout, retry=not args.no_retry)
+    except NotebookRunError as err:
+        print(f"error: {err}\nThe partial executed copy is in {args.out}.", file=sys.stderr)
+        return 1
+    print(summary(results))
     return 0
 
 

@@ -20,10 +20,39 @@ def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 1, pad: int =
     return Image.fromarray(canvas)
 
 
-def setup_plotly() -> None:
-    """Render plotly figures natively in JupyterLab / VS Code, and through the CDN in classic notebooks."""
+_STATIC = {"ok": None}
+
+
+def static_images_available() -> bool:
+    """True when kaleido can draw PNGs here (it drives a headless Chromium: ``apt-get install chromium``)."""
+    if _STATIC["ok"] is None:
+        try:
+            import atexit
+
+            import kaleido
+            # the figure page loads plotly.js from the installed plotly package; no MathJax (none of our figures
+            # has LaTeX, and kaleido's default would be fetched from a CDN); a stuck render fails after 60 s
+            kaleido.start_sync_server(mathjax=False, timeout=60, silence_warnings=True)
+            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+            _STATIC["ok"] = True
+        except Exception as err:  # kaleido missing, or no Chrome/Chromium for it to drive
+            import warnings
+            warnings.warn(f"plotly figures get no static PNG copy ({type(err).__name__}: {err}); "
+                          "install Debian's chromium for GitHub/nbconvert-visible figures", stacklevel=2)
+            _STATIC["ok"] = False
+    return _STATIC["ok"]
+
+
+def setup_plotly(static: bool = True) -> None:
+    """Every plotly figure becomes one output with two forms of the same picture: plotly's JSON, which JupyterLab
+    and the course site (``make site``) draw interactively with a local plotly.js, and a PNG drawn by kaleido,
+    which GitHub, nbviewer and an nbconvert export show without JavaScript. No form loads anything from a CDN."""
     import plotly.io as pio
-    pio.renderers.default = "plotly_mimetype+notebook_connected"
+    if static and static_images_available():
+        pio.renderers["png"].width = 900
+        pio.renderers.default = "plotly_mimetype+png"
+    else:
+        pio.renderers.default = "plotly_mimetype"
 
 
 def markdown_table(headers, rows, floatfmt: str = ".3f"):
@@ -164,26 +193,25 @@ def embedding_figure(coords: np.ndarray, names: list[str], title: str = "", fami
     return fig
 
 
-def embedding_explorer(coords: dict, names: list[str], families: dict | None = None):
-    """ipywidgets: a selector of the space (e, z_hom, z_het, aux) and of the generators shown beside the reals."""
-    import ipywidgets as W
-    from IPython.display import display
-    gens = [n for n in dict.fromkeys(names) if n != "real"]
-    space = W.Dropdown(options=list(coords), description="space")
-    shown = W.SelectMultiple(options=gens, value=tuple(gens), description="fakes", rows=min(9, len(gens)))
-    out = W.Output()
-    names_arr = np.asarray(names)
-
-    def redraw(*_):
-        keep = (names_arr == "real") | np.isin(names_arr, list(shown.value))
-        with out:
-            out.clear_output(wait=True)
-            display(embedding_figure(coords[space.value][keep], list(names_arr[keep]),
-                                     f"UMAP of {space.value}", families))
-    space.observe(redraw, "value")
-    shown.observe(redraw, "value")
-    redraw()
-    return W.VBox([W.HBox([space, shown]), out])
+def embedding_explorer(coords: dict, names: list[str], families: dict | None = None, title: str = "UMAP of"):
+    """One plotly figure that explores every space without a kernel: a menu picks the space (e, z_hom, z_het,
+    aux); clicking a legend entry hides or shows a generator, double-clicking isolates it. It is drawn with
+    plotly's own JavaScript, so it works in JupyterLab, on the course site and in any exported copy (its static
+    PNG shows the first space). An earlier ipywidgets version hung headless runs; see docs/RELIABILITY.md."""
+    spaces = list(coords)
+    figs = [embedding_figure(coords[k], names, f"{title} {k}", families) for k in spaces]
+    fig = figs[0]
+    n = len(fig.data)
+    for f in figs[1:]:
+        for trace in f.data:
+            fig.add_trace(trace.update(visible=False, showlegend=True))
+    buttons = [dict(label=k, method="update",
+                    args=[{"visible": [j // n == i for j in range(n * len(spaces))]}, {"title.text": f"{title} {k}"}])
+               for i, k in enumerate(spaces)]
+    fig.update_layout(updatemenus=[dict(buttons=buttons, direction="down", x=0, xanchor="left", y=1.12,
+                                        yanchor="top", showactive=True)],
+                      legend_title_text="click: hide/show; double-click: only this")
+    return fig
 
 
 def robustness_figure(results: dict, metric: str = "AP"):
@@ -207,9 +235,31 @@ def robustness_figure(results: dict, metric: str = "AP"):
     return fig
 
 
+class WithStaticCopy:
+    """A widget that also carries a static copy of its first view (``text/html``). A live JupyterLab kernel draws
+    the widget (its renderer outranks HTML); a stored or exported notebook has no kernel, so the course runner
+    (``ntf_core.course``) drops the dead widget view and GitHub, nbconvert and the course site show the copy."""
+
+    def __init__(self, widget, static_html: str):
+        self.widget, self.static_html = widget, static_html
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        return {**bundle, "text/html": self.static_html}
+
+
+def _png_base64(image: Image.Image) -> str:
+    import base64
+    import io
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
 def perturbation_explorer(detectors: dict, images: dict, grid: dict):
     """ipywidgets: pick an image (source, index), a perturbation and its strength; see the image and every
-    detector's P(fake) update live. ``images``: {source name: float tensor [N, 3, H, W]}."""
+    detector's P(fake) update live. ``images``: {source name: float tensor [N, 3, H, W]}. Static copy: the
+    first view (first source, image 0, first perturbation at its first strength)."""
     import ipywidgets as W
     from IPython.display import display
 
@@ -220,23 +270,35 @@ def perturbation_explorer(detectors: dict, images: dict, grid: dict):
     strength = W.SelectionSlider(options=[str(s) for s in grid[kind.value]], description="strength")
     out = W.Output()
 
+    def view():
+        x = images[source.value][index.value:index.value + 1]
+        s = float(strength.value) if kind.value != "jpeg" else int(float(strength.value))
+        xp = perturb(x, kind.value, s)
+        rows = [[n, float(d.score(x)[0]), float(d.score(xp)[0])] for n, d in detectors.items()]
+        return image_grid(torch.cat([x, xp]), nrow=2, upscale=6), rows
+
+    headers = ["detector", "P(fake), original", "P(fake), perturbed"]
+
     def on_kind(_):
         strength.options = [str(s) for s in grid[kind.value]]
 
     def redraw(*_):
-        x = images[source.value][index.value:index.value + 1]
-        s = float(strength.value) if kind.value != "jpeg" else int(float(strength.value))
-        xp = perturb(x, kind.value, s)
+        grid_image, rows = view()
         with out:
             out.clear_output(wait=True)
-            display(png(image_grid(torch.cat([x, xp]), nrow=2, upscale=6)))
-            display(markdown_table(["detector", "P(fake), original", "P(fake), perturbed"],
-                                   [[n, float(d.score(x)[0]), float(d.score(xp)[0])] for n, d in detectors.items()]))
+            display(png(grid_image))
+            display(markdown_table(headers, rows))
     kind.observe(on_kind, "value")
     for w in (source, index, kind, strength):
         w.observe(redraw, "value")
     redraw()
-    return W.VBox([W.HBox([source, index]), W.HBox([kind, strength]), out])
+    grid_image, rows = view()
+    table = "".join(f"<tr><td>{n}</td><td>{a:.3f}</td><td>{b:.3f}</td></tr>" for n, a, b in rows)
+    static = (f"<p><em>Static copy of the explorer (run the notebook for the live widget): {source.value} image "
+              f"{index.value}, {kind.value} at {strength.value}, original (left) and perturbed (right).</em></p>"
+              f'<img alt="original and perturbed image" src="data:image/png;base64,{_png_base64(grid_image)}">'
+              f"<table><tr>{''.join(f'<th>{h}</th>' for h in headers)}</tr>{table}</table>")
+    return WithStaticCopy(W.VBox([W.HBox([source, index]), W.HBox([kind, strength]), out]), static)
 
 
 def saliency_overlay(images: torch.Tensor, maps, alpha: float = 0.6) -> torch.Tensor:
