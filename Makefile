@@ -43,11 +43,12 @@ lock:
 	mv build/requirements.lock requirements.lock
 	rm -rf build/lock-venv
 
-# Unit tests, every notebook through papermill with small parameters, and nbval against the stored outputs.
+# Unit tests (the browser test too), every notebook through the course runner with small parameters, and nbval
+# against the stored outputs; nbval gets the same 10-minute cell limit.
 test: $(STAMP)
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# The notebooks alone (papermill with CI parameters, then nbval): CI runs this after `make test`, so every notebook
+# The notebooks alone (the course runner with CI parameters, then nbval): CI runs this after `make test`, so every notebook
 # runs twice in a row on one checkout and must give the same checked outputs both times.
 test-notebooks: $(STAMP)
 	$(PY) -m pytest tests/test_notebooks.py notebooks --nbval --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg

@@ -7,7 +7,7 @@
     ntf export   --checkpoint CKPT [--out FILE [--float32]] [--onnx MODEL.onnx]   a small copy for inference (no
                  optimizer, float16), and/or the detector as ONNX for `ntf detect` without torch
     ntf bench build [...]   build (or resume) the ntf-mini benchmark (python -m ntf_core.bench)
-    ntf course [...]        run every notebook headless through papermill (python -m ntf_core.course)
+    ntf course [...]        run every notebook headless, never hanging (python -m ntf_core.course)
 
 Several processes: ``torchrun --nproc_per_node N -m ntf_core.cli stage1 ...``. Config fields: ntf_core/config.py.
 """

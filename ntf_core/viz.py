@@ -21,26 +21,60 @@ def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 1, pad: int =
 
 
 _STATIC = {"ok": None}
+PROBE_SECONDS = 90
 
 
 def static_images_available() -> bool:
-    """True when kaleido can draw PNGs here (it drives a headless Chromium: ``apt-get install chromium``)."""
-    if _STATIC["ok"] is None:
-        try:
-            import atexit
+    """True when kaleido can draw PNGs here: it drives a headless Chrome or Chromium (``apt-get install chromium``).
 
-            import kaleido
-            # the figure page loads plotly.js from the installed plotly package; no MathJax (none of our figures
-            # has LaTeX, and kaleido's default would be fetched from a CDN); a stuck render fails after 60 s
-            kaleido.start_sync_server(mathjax=False, timeout=60, silence_warnings=True)
-            atexit.register(kaleido.stop_sync_server, silence_warnings=True)
-            _STATIC["ok"] = True
-        except Exception as err:  # kaleido missing, or no Chrome/Chromium for it to drive
-            import warnings
-            warnings.warn(f"plotly figures get no static PNG copy ({type(err).__name__}: {err}); "
-                          "install Debian's chromium for GitHub/nbconvert-visible figures", stacklevel=2)
-            _STATIC["ok"] = False
+    Checked once per process, and never by waiting forever: kaleido's sync server runs in a thread, and when its
+    browser cannot start that thread dies while every later render waits for it. So look for a browser first,
+    then draw one tiny figure with a time limit; only a figure that came back turns static images on."""
+    if _STATIC["ok"] is None:
+        _STATIC["ok"] = _start_kaleido()
     return _STATIC["ok"]
+
+
+def _start_kaleido() -> bool:
+    import atexit
+    import os
+    import threading
+    import warnings
+
+    def off(why: str) -> bool:
+        if os.environ.get("NTF_STATIC_WARNING", "1") == "0":   # the test suite's kernels (tests/conftest.py)
+            return False
+        warnings.warn(f"plotly figures get no static PNG copy: {why}. GitHub, nbviewer and plain exports will show "
+                      "them blank; `apt-get install chromium` fixes it", stacklevel=3)
+        return False
+    try:
+        import kaleido
+        import plotly.graph_objects as go
+        from choreographer.browsers.chromium import Chromium
+    except ImportError as err:
+        return off(f"{err.name} is not installed")
+    browser = os.environ.get("BROWSER_PATH") or Chromium.find_browser(skip_local=False)
+    if not browser or not os.path.isfile(browser):
+        return off(f"no Chrome or Chromium found{f' at {browser}' if browser else ''}")
+    # plotly.js comes from the installed plotly package; no MathJax (none of our figures has TeX, and kaleido's
+    # default would be fetched from a CDN); one render may take 60 s at most
+    kaleido.start_sync_server(mathjax=False, timeout=60, silence_warnings=True)
+    # plotly passes per-call browser options that a running server cannot take, and kaleido warns on every figure
+    warnings.filterwarnings("ignore", message="The kopts argument is ignored if using a server")
+    answer = {}
+
+    def probe():
+        try:
+            answer["png"] = go.Figure().to_image(format="png", width=20, height=20)
+        except Exception as err:  # the browser would not start, or crashed
+            answer["error"] = err
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(PROBE_SECONDS)
+    if "png" not in answer:
+        return off(f"kaleido could not draw ({answer.get('error', f'no answer in {PROBE_SECONDS} s')})")
+    atexit.register(kaleido.stop_sync_server, silence_warnings=True)
+    return True
 
 
 def setup_plotly(static: bool = True) -> None:

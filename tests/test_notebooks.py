@@ -1,4 +1,4 @@
-"""Every notebook runs headless through papermill with small CI parameters (nbval then checks stored outputs)."""
+"""Every notebook runs headless through the course runner with small CI parameters (nbval then checks stored outputs)."""
 import json
 from pathlib import Path
 

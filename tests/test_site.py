@@ -223,3 +223,21 @@ if __name__ == "__main__":
             for page, r in res.items():
                 if r["problems"]:
                     print("  ", page, r["problems"])
+
+
+def test_every_script_and_stylesheet_is_served_by_the_site_itself(tmp_path):
+    """Without a browser: every <script src> and <link href> of every page is a file inside the site."""
+    if not (site.MATHJAX_ROOT / "MathJax.js").exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI installs libjs-mathjax; MathJax is missing")
+        pytest.skip("needs Debian's libjs-mathjax")
+    figures = site.build_site(tmp_path / "site")
+    pages = sorted((tmp_path / "site").glob("*.html"))
+    assert {f"{p.stem}.html" for p in site.stored_notebooks()} <= {p.name for p in pages}
+    index = (tmp_path / "site" / "index.html").read_text()
+    for page in figures:
+        assert f'href="{page}"' in index, f"the index does not link {page}"
+    for page in pages:
+        for ref in re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', page.read_text()):
+            path = ref.split("?")[0]
+            assert "://" not in ref and (tmp_path / "site" / path).is_file(), f"{page.name}: {ref}"

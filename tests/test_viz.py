@@ -1,0 +1,56 @@
+"""Figures that read everywhere (issue 10): a static PNG beside each plotly figure, a kernel-free embedding
+explorer, a widget with a static copy, and no wait on a missing browser."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from ntf_core import viz
+
+
+def test_the_embedding_explorer_switches_spaces_without_a_kernel():
+    rng = np.random.default_rng(0)
+    names = ["real"] * 5 + ["dcgan"] * 5 + ["ddpm"] * 5
+    coords = {k: rng.normal(size=(15, 2)) for k in ("e", "z_hom", "aux")}
+    fig = viz.embedding_explorer(coords, names, {"gan": ["dcgan"], "diffusion": ["ddpm"]})
+    assert len(fig.data) == 3 * 3                       # one trace per source per space
+    assert [t.visible is not False for t in fig.data] == [True] * 3 + [False] * 6
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["e", "z_hom", "aux"]
+    second = buttons[1].args[0]["visible"]
+    assert second == [False] * 3 + [True] * 3 + [False] * 3
+    np.testing.assert_allclose(fig.data[3].x, coords["z_hom"][:5, 0])   # the z_hom reals, not e's
+
+
+def test_a_widget_carries_its_static_copy_beside_its_view():
+    ipywidgets = pytest.importorskip("ipywidgets")
+    wrapped = viz.WithStaticCopy(ipywidgets.Label("live"), "<p>first view</p>")
+    bundle = wrapped._repr_mimebundle_()
+    assert bundle["text/html"] == "<p>first view</p>"
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or os.environ.get("CI")), reason="needs Debian's chromium")
+def test_a_plotly_figure_displays_as_json_and_png():
+    import plotly.graph_objects as go
+    import plotly.io as pio
+    viz.setup_plotly()
+    assert pio.renderers.default == "plotly_mimetype+png"
+    bundle = pio.renderers._build_mime_bundle(go.Figure(go.Scatter(y=[1, 3, 2])).to_dict())
+    assert set(bundle) >= {"application/vnd.plotly.v1+json", "image/png"}
+    assert bundle["image/png"][:8] in ("iVBORw0K",)                # base64 of a PNG signature
+
+
+def test_no_browser_means_no_static_copy_and_no_wait():
+    start = time.perf_counter()
+    code = ("import warnings; warnings.simplefilter('always'); from ntf_core import viz; "
+            "print(viz.static_images_available())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "BROWSER_PATH": "/nonexistent/chromium", "NTF_STATIC_WARNING": "1"})
+    assert done.stdout.strip() == "False", done.stderr
+    assert "no Chrome or Chromium found at /nonexistent/chromium" in done.stderr   # said, not silent
+    assert time.perf_counter() - start < 60
