@@ -35,6 +35,7 @@ test-site: $(STAMP)
 
 # Refresh requirements.lock: resolve pyproject.toml afresh in a throwaway venv and freeze it.
 lock:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "make lock: the lock is for Python 3.11")'
 	rm -rf build/lock-venv
 	$(PYTHON) -m venv build/lock-venv
 	build/lock-venv/bin/python -m pip install --quiet --upgrade pip

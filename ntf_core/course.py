@@ -36,6 +36,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 CELL_TIMEOUT = 600          # seconds; the slowest default cell takes about 60 s on 2 CPU cores
 WATCHDOG_GRACE = 60         # seconds past the cell limit before the watchdog kills the kernel itself
 START_TIMEOUT = 120         # seconds for the kernel to answer its first message
+FAILED = NOTEBOOKS.parent / "build" / "failed"   # where a failed `make store` puts its partial copy
 
 
 def notebooks(only=None) -> list[Path]:
@@ -97,7 +98,10 @@ def _kernel_pid(km) -> int | None:
 
 
 class Watchdog(threading.Thread):
-    """Kills the kernel when one cell runs longer than ``limit`` seconds (None: never). Arm it per cell."""
+    """Kills the kernel when one cell runs longer than ``limit`` seconds (None: never). Arm it per cell.
+
+    It also remembers the kernel's descendants after every cell (``track``): kaleido's Chromium starts a session
+    of its own, so killing the kernel's process group would not reach it."""
 
     def __init__(self, pid: int | None, limit: float | None):
         super().__init__(daemon=True)
@@ -105,10 +109,12 @@ class Watchdog(threading.Thread):
         self.deadline: float | None = None
         self.fired = False
         self.stacks = ""
+        self.family: set[tuple[int, float]] = set()
         self._stop = threading.Event()
 
-    def arm(self):
-        self.deadline = None if self.limit is None else time.monotonic() + self.limit
+    def arm(self, limit: float | None = None):
+        limit = self.limit if limit is None else limit
+        self.deadline = None if limit is None else time.monotonic() + limit
 
     def disarm(self):
         self.deadline = None
@@ -116,12 +122,17 @@ class Watchdog(threading.Thread):
     def stop(self):
         self._stop.set()
 
+    def track(self):
+        self.family |= descendants(self.pid)
+
     def run(self):
         while not self._stop.wait(1.0):
-            if self.deadline is not None and time.monotonic() > self.deadline:
+            deadline = self.deadline            # read once: disarm() may clear it meanwhile
+            if deadline is not None and time.monotonic() > deadline:
                 self.fired = True
                 self.stacks = kernel_stacks(self.pid)
-                kill_kernel_group(self.pid)
+                self.track()
+                kill_kernel(self.pid, self.family)
                 return
 
 
@@ -166,11 +177,17 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
     try:
         client.reset_execution_trackers()
         with client.setup_kernel():
-            info = client.wait_for_reply(client.kc.kernel_info())
-            if info:
-                nb.metadata["language_info"] = info["content"]["language_info"]
             watchdog.pid = _kernel_pid(client.km)
             watchdog.start()
+            watchdog.arm(START_TIMEOUT + WATCHDOG_GRACE)     # the first reply, too, may never come
+            try:
+                info = client.wait_for_reply(client.kc.kernel_info())
+            except Exception as err:   # nbclient asserts on a slow kernel_info reply; never let that escape
+                raise TimeoutError(f"the kernel did not answer its first message: {type(err).__name__} {err}")
+            finally:
+                watchdog.disarm()
+            if info:
+                nb.metadata["language_info"] = info["content"]["language_info"]
             for k, index in enumerate(code):
                 current = k
                 cell = nb.cells[index]
@@ -191,6 +208,7 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
                     failure = _failure(nb_path, kind, k, len(code), cell, detail)
                 finally:
                     watchdog.disarm()
+                    watchdog.track()
                 result.cell_seconds.append(time.perf_counter() - t0)
                 if failure:
                     break
@@ -202,12 +220,21 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
     finally:
         watchdog.stop()
         bar.close()
-        kill_kernel_group(watchdog.pid)   # nbclient has shut the kernel down; this takes any straggler with it
+        kill_kernel(watchdog.pid, watchdog.family)   # nbclient shut the kernel down; this takes stragglers too
         shutil.rmtree(sockets, ignore_errors=True)
         result.seconds = time.perf_counter() - start
         if out_path is not None:
-            Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(static_copy(nb), str(out_path))
+            out_path = Path(out_path)
+            if failure and out_path.resolve() == nb_path.resolve():   # `make store`: keep the stored notebook
+                out_path = FAILED / out_path.name
+            failure_copy = out_path
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+            nbformat.write(static_copy(nb), str(tmp))
+            os.replace(tmp, out_path)                                  # a reader never sees half a notebook
+            if failure:
+                failure.detail += f"\nThe partial executed copy: {failure_copy}"
+                failure.args = (f"{failure.args[0]}\nThe partial executed copy: {failure_copy}",)
     if failure:
         raise failure
     return result
@@ -229,15 +256,34 @@ def static_copy(nb):
     return nb
 
 
-def kill_kernel_group(pid: int | None) -> None:
-    """SIGKILL the kernel's process group: jupyter_client starts each kernel in a session of its own, so this is
-    the kernel and whatever it forked (DataLoader workers, kaleido's Chromium)."""
+def descendants(pid: int | None) -> set[tuple[int, float]]:
+    """(pid, start time) of every live descendant of ``pid``; the start time tells a reused pid apart."""
     if pid is None:
-        return
+        return set()
+    import psutil
     try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        return {(p.pid, p.create_time()) for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
+def kill_kernel(pid: int | None, family: set[tuple[int, float]] = frozenset()) -> None:
+    """SIGKILL the kernel's process group (jupyter_client starts each kernel in a session of its own: the kernel
+    and whatever it forked, such as DataLoader workers) and every descendant seen earlier that left the group
+    (kaleido's Chromium)."""
+    import psutil
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for child, started in family:
+        try:
+            proc = psutil.Process(child)
+            if proc.create_time() == started:
+                proc.kill()
+        except psutil.Error:
+            pass
 
 
 def _failure(nb_path, kind, k, n, cell, detail) -> NotebookRunError:
@@ -291,7 +337,7 @@ def main(argv=None) -> int:
         results = run(args.out, {k: _value(v) for k, v in args.parameter}, args.only,
                       cell_timeout=args.cell_timeout, retry=not args.no_retry)
     except NotebookRunError as err:
-        print(f"error: {err}\nThe partial executed copy is in {args.out}.", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 1
     print(summary(results))
     return 0

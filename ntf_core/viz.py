@@ -39,6 +39,7 @@ def _start_kaleido() -> bool:
     import atexit
     import os
     import threading
+    import time
     import warnings
 
     def off(why: str) -> bool:
@@ -70,9 +71,17 @@ def _start_kaleido() -> bool:
             answer["error"] = err
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()
-    worker.join(PROBE_SECONDS)
+    server = getattr(kaleido, "_global_server", None)
+    deadline = time.monotonic() + PROBE_SECONDS
+    while worker.is_alive() and time.monotonic() < deadline:
+        worker.join(0.5)
+        thread = getattr(server, "_thread", None)
+        if thread is not None and not thread.is_alive():    # the server died: its queue will never answer
+            break
     if "png" not in answer:
-        return off(f"kaleido could not draw ({answer.get('error', f'no answer in {PROBE_SECONDS} s')})")
+        if server is not None:   # never hand plotly, or kaleido's own exit hook, a server that cannot answer
+            server._initialized = False
+        return off(f"kaleido could not draw ({answer.get('error', 'its browser did not answer')})")
     atexit.register(kaleido.stop_sync_server, silence_warnings=True)
     return True
 
@@ -278,7 +287,7 @@ class WithStaticCopy:
         self.widget, self.static_html = widget, static_html
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs) or {}
         return {**bundle, "text/html": self.static_html}
 
 

@@ -133,3 +133,28 @@ def test_static_copy_keeps_a_widgets_fallback_and_drops_its_dead_view():
     assert "widgets" not in out.metadata
     assert course.WIDGET_VIEW not in out.cells[0].outputs[0]["data"]
     assert course.WIDGET_VIEW in out.cells[0].outputs[1]["data"]      # no fallback: left as it was
+
+
+def test_a_child_that_left_the_kernels_session_dies_with_the_kernel(tmp_path):
+    """kaleido's Chromium starts a session of its own; killing the kernel's process group alone would miss it."""
+    nb = _notebook(tmp_path, "import subprocess\np = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+                             "print(p.pid)", "x = 1")
+    out = tmp_path / "out.ipynb"
+    course.execute(nb, out, progress=False)
+    pid = int(nbformat.read(out, as_version=4).cells[0].outputs[0]["text"])
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid)
+
+
+def test_a_failed_run_in_place_keeps_the_stored_notebook(tmp_path, monkeypatch):
+    """`make store` writes over notebooks/: a failing cell must not replace the stored outputs with half of them."""
+    nb = _notebook(tmp_path, "x = 1", "raise RuntimeError('boom')", name="03_x.ipynb")
+    before = nb.read_text()
+    monkeypatch.setattr(course, "FAILED", tmp_path / "failed")
+    with pytest.raises(course.NotebookRunError) as err:
+        course.execute(nb, nb, progress=False)
+    assert nb.read_text() == before
+    assert (tmp_path / "failed" / "03_x.ipynb").exists()
+    assert str(tmp_path / "failed" / "03_x.ipynb") in str(err.value)

@@ -76,8 +76,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 PAGE_STATE = """async () => {
-  if (window.MathJax && MathJax.Hub) {
-    await new Promise(done => MathJax.Hub.Queue(done));
+  if (window.MathJax && MathJax.Hub) {   // typesetting done, or 30 s: whatever is left untypeset then fails
+    await Promise.race([new Promise(done => MathJax.Hub.Queue(done)),
+                        new Promise(done => setTimeout(done, 30000))]);
   }
   const plots = [...document.querySelectorAll('.ntf-plotly')];
   const imgs = [...document.querySelectorAll('.jp-OutputArea-output img')];
@@ -159,9 +160,17 @@ def _assert_clean(results: dict):
     assert not bad, bad
 
 
+def _mathjax_or_skip():
+    if not (site.MATHJAX_ROOT / "MathJax.js").exists():
+        if os.environ.get("CI"):
+            pytest.fail("CI installs libjs-mathjax; MathJax is missing")
+        pytest.skip("needs Debian's libjs-mathjax and fonts-mathjax")
+
+
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     _browser_or_skip()
+    _mathjax_or_skip()
     return built(str(tmp_path_factory.mktemp("site")))
 
 
@@ -176,8 +185,10 @@ def test_site_pages_draw_every_figure_and_equation_offline(builds):
 
 def test_site_works_from_disk_without_a_server(builds):
     site_dir, _, figures, _ = builds
-    _assert_clean(run_checks(site_dir, ["index.html", "01_natural_traces.html", "02_embedding_space.html"],
-                             figures, "site", file_url=True))
+    results = run_checks(site_dir, ["index.html", "01_natural_traces.html", "02_embedding_space.html"],
+                         figures, "site", file_url=True)
+    _assert_clean(results)
+    assert results["01_natural_traces.html"]["math"] > 0 and results["02_embedding_space.html"]["plots_drawn"] > 0
 
 
 def test_plain_nbconvert_exports_show_every_figure_and_equation(builds):
@@ -227,10 +238,7 @@ if __name__ == "__main__":
 
 def test_every_script_and_stylesheet_is_served_by_the_site_itself(tmp_path):
     """Without a browser: every <script src> and <link href> of every page is a file inside the site."""
-    if not (site.MATHJAX_ROOT / "MathJax.js").exists():
-        if os.environ.get("CI"):
-            pytest.fail("CI installs libjs-mathjax; MathJax is missing")
-        pytest.skip("needs Debian's libjs-mathjax")
+    _mathjax_or_skip()
     figures = site.build_site(tmp_path / "site")
     pages = sorted((tmp_path / "site").glob("*.html"))
     assert {f"{p.stem}.html" for p in site.stored_notebooks()} <= {p.name for p in pages}
