@@ -24,7 +24,9 @@ def planted(n: int, seed: int):
 
 
 @pytest.mark.parametrize("make", [lambda: SpectrumClassifier(), lambda: LinearProbe(),
-                                  lambda: Wang2020(epochs=3, batch=32, lr=1e-3, p_blur=0.0, p_jpeg=0.0)],
+                                  # 3 epochs learnt the board on one machine only (AP 0.64 at seeds 1 and 2 on
+                                  # another); 6 give 0.95-0.99 at seeds 0-2 (2026-12-01)
+                                  lambda: Wang2020(epochs=6, batch=32, lr=1e-3, p_blur=0.0, p_jpeg=0.0)],
                          ids=["spectrum", "linear_probe", "wang2020"])
 def test_every_baseline_learns_a_planted_artifact(make):
     x, y = planted(200, 0)
