@@ -45,14 +45,14 @@ lock:
 	rm -rf build/lock-venv
 
 # Unit tests (the browser test too), every notebook through the course runner with small parameters, and nbval
-# against the stored outputs; nbval gets the same 10-minute cell limit.
+# against the stored outputs; nbval gets the same 20-minute cell limit.
 test: $(STAMP)
-	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout 1200 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The notebooks alone (the course runner with CI parameters, then nbval): CI runs this after `make test`, so every notebook
 # runs twice in a row on one checkout and must give the same checked outputs both times.
 test-notebooks: $(STAMP)
-	$(PY) -m pytest tests/test_notebooks.py notebooks --nbval --nbval-current-env --nbval-cell-timeout 600 --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest tests/test_notebooks.py notebooks --nbval --nbval-current-env --nbval-cell-timeout 1200 --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # The shipped mini checkpoints (data_samples/checkpoints/mini): both stages on ntf-mini, then float16 copies.
 MINI_SETS := --set train_dir=data_samples/ntf-mini/train --set val_dir=data_samples/ntf-mini/val --set out=runs/mini-ship

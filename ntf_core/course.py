@@ -158,6 +158,8 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
             cell.metadata.setdefault("tags", [])
         nb = parameterize_notebook(nb, parameters, kernel_name=kernel)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for index in code:          # a partial copy must not show stored outputs of cells that never ran
+        nb.cells[index].outputs, nb.cells[index].execution_count = [], None
     limit = cell_timeout or None
     sockets = tempfile.mkdtemp(prefix="ntf-kernel-")
     # nbclient's own (async) kernel manager: a blocking one would let an iopub wait starve the cell timeout.

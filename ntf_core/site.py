@@ -91,6 +91,21 @@ def _doc_page(doc: str) -> str:
     return doc.replace("/", "_").replace(".md", ".html").lower()
 
 
+def _copy_images(markdown_text: str, source_dir: Path, out: Path) -> str:
+    """Images a Markdown file shows by relative path are copied into the site (under files/, by their path in
+    the repository) and the links rewritten, so that a doc page shows them too."""
+    def copy(match):
+        alt, ref = match.group(1), match.group(2)
+        src = (source_dir / ref).resolve()
+        if "://" in ref or not src.is_file() or ROOT not in src.parents:
+            return match.group(0)
+        rel = src.relative_to(ROOT)
+        (out / "files" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, out / "files" / rel)
+        return f"![{alt}](files/{rel.as_posix()})"
+    return re.sub(r"!\[([^\]]*)\]\(([^)\s]+)\)", copy, markdown_text)
+
+
 def _markdown_page(title: str, markdown_text: str, nav: str) -> str:
     import mistune
     body = mistune.create_markdown(plugins=["table"], escape=False)(_rewrite_links(markdown_text))
@@ -127,10 +142,12 @@ def build_site(out: Path = ROOT / "build" / "site") -> dict:
         body, _ = exporter.from_filename(str(nb), resources={"ntf_nav": _nav(pages, i)})
         (out / pages[i][0]).write_text(body)
         figures[pages[i][0]] = count_figures(nb)
-    (out / "index.html").write_text(_markdown_page("ntf: the course", (ROOT / "README.md").read_text(), _nav(pages, None)))
+    readme = _copy_images((ROOT / "README.md").read_text(), ROOT, out)
+    (out / "index.html").write_text(_markdown_page("ntf: the course", readme, _nav(pages, None)))
     for doc in DOCS:
         if (ROOT / doc).exists():
-            (out / _doc_page(doc)).write_text(_markdown_page(doc, (ROOT / doc).read_text(), _nav(pages, None)))
+            text = _copy_images((ROOT / doc).read_text(), (ROOT / doc).parent, out)
+            (out / _doc_page(doc)).write_text(_markdown_page(doc, text, _nav(pages, None)))
     return figures
 
 

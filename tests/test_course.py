@@ -50,6 +50,9 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
 
 def test_a_cell_over_its_limit_fails_naming_notebook_and_cell_and_writes_the_partial_copy(tmp_path):
     nb = _notebook(tmp_path, "x = 1", "import time\ntime.sleep(60)", "y = 2", name="slow.ipynb")
+    stored = nbformat.read(nb, as_version=4)                 # an output stored by an earlier run of cell 3
+    stored.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="from last week\n")]
+    nbformat.write(stored, nb)
     out = tmp_path / "out.ipynb"
     start = time.perf_counter()
     with pytest.raises(course.NotebookRunError) as err:
@@ -58,7 +61,9 @@ def test_a_cell_over_its_limit_fails_naming_notebook_and_cell_and_writes_the_par
     e = err.value
     assert (e.kind, e.cell, e.n_cells, e.first_line) == ("timeout", 1, 3, "import time")
     assert "slow: code cell 2 of 3 ('import time'): timeout" in str(e) and e.retryable
-    assert out.exists() and nbformat.read(out, as_version=4).cells[0].execution_count == 1
+    partial = nbformat.read(out, as_version=4)
+    assert partial.cells[0].execution_count == 1
+    assert partial.cells[2].outputs == [] and partial.cells[2].execution_count is None   # never ran: shows nothing
 
 
 def test_a_cell_that_raises_is_an_error_with_its_message_and_is_not_retried(tmp_path):
