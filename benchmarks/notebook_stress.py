@@ -30,13 +30,6 @@ from ntf_core import course  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "notebook_stress.txt"
 
 
-def fill(value, tmp):
-    """The CI parameters name the run's temporary folder ``{tmp}``, at any depth."""
-    if isinstance(value, dict):
-        return {k: fill(v, tmp) for k, v in value.items()}
-    return value.replace("{tmp}", str(tmp)) if isinstance(value, str) else value
-
-
 def one_run(nb: Path, params: dict, cell_timeout: float, out: Path) -> tuple[str, float, str]:
     start = time.perf_counter()
     try:
@@ -68,7 +61,7 @@ def main(argv=None) -> int:
         for i, (name, nbs) in enumerate(plan, start=1):
             status, seconds, detail = "clean", 0.0, ""
             for nb in nbs:
-                params = fill(ci.get(nb.stem, {}), tmp)
+                params = course.fill_placeholders(ci.get(nb.stem, {}), tmp)
                 status, s, detail = one_run(nb, params, args.cell_timeout, tmp)
                 seconds += s
                 if status != "clean":

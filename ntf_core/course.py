@@ -58,8 +58,12 @@ class NotebookRunError(RuntimeError):
     def __init__(self, notebook: str, kind: str, cell: int | None, n_cells: int, first_line: str, detail: str):
         self.notebook, self.kind, self.cell, self.n_cells = notebook, kind, cell, n_cells
         self.first_line, self.detail = first_line, detail
-        where = f"code cell {cell + 1} of {n_cells} ({first_line!r})" if cell is not None else "kernel start"
-        super().__init__(f"{notebook}: {where}: {kind}. {detail}".rstrip())
+        super().__init__(notebook, kind, cell)
+
+    def __str__(self) -> str:   # derived, so a detail added later (where the partial copy went) shows too
+        where = (f"code cell {self.cell + 1} of {self.n_cells} ({self.first_line!r})" if self.cell is not None
+                 else "kernel start")
+        return f"{self.notebook}: {where}: {self.kind}. {self.detail}".rstrip()
 
     @property
     def retryable(self) -> bool:
@@ -236,7 +240,6 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
             os.replace(tmp, out_path)                                  # a reader never sees half a notebook
             if failure:
                 failure.detail += f"\nThe partial executed copy: {failure_copy}"
-                failure.args = (f"{failure.args[0]}\nThe partial executed copy: {failure_copy}",)
     if failure:
         raise failure
     return result
@@ -286,6 +289,13 @@ def kill_kernel(pid: int | None, family: set[tuple[int, float]] = frozenset()) -
                 proc.kill()
         except psutil.Error:
             pass
+
+
+def fill_placeholders(value, tmp):
+    """``{tmp}`` in (nested) notebook parameters -> the run's temporary folder (tests/notebook_ci_params.json)."""
+    if isinstance(value, dict):
+        return {k: fill_placeholders(v, tmp) for k, v in value.items()}
+    return value.replace("{tmp}", str(tmp)) if isinstance(value, str) else value
 
 
 def _failure(nb_path, kind, k, n, cell, detail) -> NotebookRunError:

@@ -6,8 +6,8 @@
 (never executed here: the stored outputs are the content) and the docs, with interactive plotly figures and
 typeset equations. Every script and font is served from ``assets/`` inside the site, so it works from a USB stick
 or any static host: plotly.js from the installed plotly package, MathJax 2.7.9 from Debian's libjs-mathjax and
-fonts-mathjax. ``build/export/`` gets what stock nbconvert makes of each notebook (its lab template) with MathJax pointed
-at a local copy instead of its CDN: figures show there through the PNG stored beside each plotly figure.
+fonts-mathjax. ``build/export/`` gets what stock nbconvert makes of each notebook (its lab template) with MathJax
+pointed at a local copy instead of its CDN: figures show there through the PNG stored beside each plotly figure.
 ``tests/test_site.py`` opens both in headless Chromium with every non-loopback request blocked.
 """
 from __future__ import annotations

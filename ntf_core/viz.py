@@ -1,6 +1,10 @@
 """Pictures: image grids (PIL, so they render everywhere) and plotly figures."""
 from __future__ import annotations
 
+import base64
+import functools
+import io
+
 import numpy as np
 import torch
 from PIL import Image
@@ -20,19 +24,17 @@ def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 1, pad: int =
     return Image.fromarray(canvas)
 
 
-_STATIC = {"ok": None}
 PROBE_SECONDS = 90
 
 
+@functools.cache
 def static_images_available() -> bool:
     """True when kaleido can draw PNGs here: it drives a headless Chrome or Chromium (``apt-get install chromium``).
 
     Checked once per process, and never by waiting forever: kaleido's sync server runs in a thread, and when its
     browser cannot start that thread dies while every later render waits for it. So look for a browser first,
     then draw one tiny figure with a time limit; only a figure that came back turns static images on."""
-    if _STATIC["ok"] is None:
-        _STATIC["ok"] = _start_kaleido()
-    return _STATIC["ok"]
+    return _start_kaleido()
 
 
 def _start_kaleido() -> bool:
@@ -138,14 +140,16 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
     return fig
 
 
-def png(image: Image.Image):
-    """A PIL image as an IPython PNG display object (one mimetype, lossless, small in the stored notebook)."""
-    import io
-
-    from IPython.display import Image as IPyImage
+def _png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
-    return IPyImage(data=buf.getvalue(), format="png")
+    return buf.getvalue()
+
+
+def png(image: Image.Image):
+    """A PIL image as an IPython PNG display object (one mimetype, lossless, small in the stored notebook)."""
+    from IPython.display import Image as IPyImage
+    return IPyImage(data=_png_bytes(image), format="png")
 
 
 def toy_figure(runs: dict, title: str = "the 2-D toy: start (faint) and end (solid) of each descent"):
@@ -291,14 +295,6 @@ class WithStaticCopy:
         return {**bundle, "text/html": self.static_html}
 
 
-def _png_base64(image: Image.Image) -> str:
-    import base64
-    import io
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def perturbation_explorer(detectors: dict, images: dict, grid: dict):
     """ipywidgets: pick an image (source, index), a perturbation and its strength; see the image and every
     detector's P(fake) update live. ``images``: {source name: float tensor [N, 3, H, W]}. Static copy: the
@@ -336,10 +332,11 @@ def perturbation_explorer(detectors: dict, images: dict, grid: dict):
         w.observe(redraw, "value")
     redraw()
     grid_image, rows = view()
+    thumb = base64.b64encode(_png_bytes(grid_image)).decode()
     table = "".join(f"<tr><td>{n}</td><td>{a:.3f}</td><td>{b:.3f}</td></tr>" for n, a, b in rows)
     static = (f"<p><em>Static copy of the explorer (run the notebook for the live widget): {source.value} image "
               f"{index.value}, {kind.value} at {strength.value}, original (left) and perturbed (right).</em></p>"
-              f'<img alt="original and perturbed image" src="data:image/png;base64,{_png_base64(grid_image)}">'
+              f'<img alt="original and perturbed image" src="data:image/png;base64,{thumb}">'
               f"<table><tr>{''.join(f'<th>{h}</th>' for h in headers)}</tr>{table}</table>")
     return WithStaticCopy(W.VBox([W.HBox([source, index]), W.HBox([kind, strength]), out]), static)
 

@@ -1,20 +1,14 @@
-"""Every notebook runs headless through the course runner with small CI parameters (nbval then checks stored outputs)."""
+"""Every notebook runs headless through the course runner with small CI parameters (nbval then checks the stored
+outputs)."""
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from ntf_core.course import NotebookRunError, execute, notebooks
+from ntf_core.course import NotebookRunError, execute, fill_placeholders, notebooks
 
 PARAMS = json.loads((Path(__file__).parent / "notebook_ci_params.json").read_text())
-
-
-def _fill(value, tmp):
-    """CI parameters may write only under the test's temporary folder, named ``{tmp}`` in the JSON."""
-    if isinstance(value, dict):
-        return {k: _fill(v, tmp) for k, v in value.items()}
-    return value.replace("{tmp}", str(tmp)) if isinstance(value, str) else value
 
 
 @pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.stem)
@@ -23,7 +17,8 @@ def test_notebook_runs_with_ci_parameters(nb, tmp_path):
     behind it, and a failure that names the cell. These small runs take about a minute a cell at most; 05's
     training cell once took over 10 on 2 cores shared with two other heavy jobs."""
     try:
-        execute(nb, tmp_path / nb.name, _fill(PARAMS.get(nb.stem, {}), tmp_path), cell_timeout=1200, progress=False)
+        execute(nb, tmp_path / nb.name, fill_placeholders(PARAMS.get(nb.stem, {}), tmp_path), cell_timeout=1200,
+                progress=False)
     except NotebookRunError as err:
         pytest.fail(str(err), pytrace=False)
 

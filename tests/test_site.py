@@ -226,7 +226,8 @@ if __name__ == "__main__":
                 "exports": (export_dir, list(export_figs), export_figs, "export", False)}.items():
             res = run_checks(root, pages, f, mode, file_url)
             drawn = (f"plotly figures drawn {sum(r['plots_drawn'] for r in res.values())}" if mode == "site" else
-                     f"images drawn {sum(r['imgs_drawn'] for r in res.values())} of {sum(r['imgs'] for r in res.values())}")
+                     f"images drawn {sum(r['imgs_drawn'] for r in res.values())} of "
+                     f"{sum(r['imgs'] for r in res.values())}")
             print(f"{name}: {len(res)} pages, {drawn} (plotly figures stored: {sum(f.values())}), "
                   f"equations typeset {sum(r['math_frames'] for r in res.values())} of "
                   f"{sum(r['math'] for r in res.values())}, pages with problems "
