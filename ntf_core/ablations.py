@@ -9,10 +9,10 @@ Figure 4b, the real images of stage 1: those of a few source photos, or as many 
 (the course's stand-in for the paper's number of LSUN categories); stage 2 as in full NTF.
 
 Choices, written down because the paper does not say them:
-- ntf-mini has no diffusion training split. The DM fakes of Figure 4a are the first ``n_fakes`` fakes of one DM test
-  folder, and every detector of every figure is scored on the *last* ``n_test`` images of each label of each test
-  folder (of each group in it), so no image a detector was trained on is ever scored (n_fakes + n_test <= folder
-  size is checked, and Figure 4a refuses n_test=None).
+- ntf-mini has no diffusion training split. The DM fakes of Figure 4a are ``n_fakes`` fakes drawn at random from
+  one DM test folder, and every detector of every figure is scored on ``n_test`` images of each label of each
+  test folder drawn across source photographs (``data.stratified_subset``) from the images no detector trained
+  on (n_fakes + n_test <= folder size is checked, and Figure 4a refuses n_test=None).
 - A variant trained on fewer images gets proportionally more epochs, so that every variant takes about the same
   number of optimiser steps (whole batches) as full NTF (otherwise "fewer images" would also mean "less
   training"). Figure 4a's 400 reals are drawn at random from all training photographs.
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .data import Sample, photo_of, scan
+from .data import Sample, photo_of, scan, stratified_subset
 from .metrics import detection_metrics
 from .train import load_checkpoint, stage1, stage2, training_samples
 
@@ -57,12 +57,13 @@ def make_folder(dst, real: list[Sample], fake: list[Sample]) -> Path:
     return dst
 
 
-def _tail(samples: list[Sample], label: int, n: int | None) -> list[Sample]:
-    """The last ``n`` images of ``label`` of every group (generator / class) of ``samples``; all if ``n`` is None."""
+def test_subset(samples: list[Sample], n: int | None, exclude: set = frozenset(), seed: int = 0) -> list[Sample]:
+    """``n`` images of each label of every group (generator / class) of ``samples``, drawn across source
+    photographs from those not in ``exclude`` (paths trained on); all of them if ``n`` is None."""
     out = []
     for group in dict.fromkeys(s.group for s in samples):
-        chosen = [s for s in samples if s.label == label and s.group == group]
-        out += chosen[-n:] if n else chosen
+        mine = [s for s in samples if s.group == group and s.path not in exclude]
+        out += stratified_subset(mine, n, seed)
     return out
 
 
@@ -107,10 +108,7 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
     train = training_samples(base)
     reals = [s for s in train if s.label == 0]
     gan_fakes = [s for s in train if s.label == 1]
-    tests = {}
-    for g, d in test_dirs.items():
-        samples = scan(d, layout="cnndetection")
-        tests[g] = load_images(_tail(samples, 0, n_test) + _tail(samples, 1, n_test))
+    dm_train: list[Sample] = []
     if "4a" in figures:  # checked before any training
         if dm_dir is None:
             raise ValueError("Figure 4a needs dm_dir, a folder of diffusion fakes to train on")
@@ -123,6 +121,10 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
         if n_fakes > min(len(reals), len(gan_fakes)):
             raise ValueError(f"n_fakes={n_fakes}: {base.train_dir} has {len(reals)} reals and {len(gan_fakes)} "
                              "fakes")
+        dm_train = sorted(random.Random(base.seed).sample(dm, n_fakes), key=lambda s: s.path)
+    exclude = {s.path for s in dm_train}
+    tests = {g: load_images(test_subset(scan(d, layout="cnndetection"), n_test, exclude))
+             for g, d in test_dirs.items()}
     results: dict = {}
     full_dir = out / "3" / _slug("full NTF")
     full_cfg = base.replace(out=str(full_dir))
@@ -144,9 +146,10 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
     if "4a" in figures:
         stage1_ckpt = full_stage1 or str(full_dir / "stage1.pt")
         epochs2 = _scaled_epochs(base.epochs2, len(train), 2 * n_fakes, base.batch_size)
-        # reals drawn from every training photograph (the first n by name would be a handful of photographs)
-        some_reals = sorted(random.Random(base.seed).sample(reals, n_fakes), key=lambda s: s.path)
-        for name, fakes in (("GAN fakes", gan_fakes[:n_fakes]), ("DM fakes", dm[:n_fakes])):
+        # reals drawn across every training photograph (the first n by name would be a handful of photographs)
+        some_reals = stratified_subset(reals, n_fakes, base.seed)
+        gan_train = sorted(random.Random(base.seed).sample(gan_fakes, n_fakes), key=lambda s: s.path)
+        for name, fakes in (("GAN fakes", gan_train), ("DM fakes", dm_train)):
             folder = make_folder(out / "4a" / "data" / _slug(name), some_reals, fakes)
             overrides = {"epochs2": epochs2}
             run("4a", name, base.replace(out=str(out / "4a" / _slug(name)), **overrides), None, folder, overrides,

@@ -44,6 +44,9 @@ class Config:
     het_weight: float = 1.0              # weight of L_het in eq. 4 (1 in the paper; 0 for Figure 3's ablation)
     gamma: float = 0.5                   # gamma of eq. 7
     ort_mode: str = "abs"                # eq. 3 reading: signed (as printed) | abs | square; see losses.ort_loss
+    hom_floor: float = 0.0               # remedy for z_hom's collapse (0: eq. 2 as printed); losses.hom_variance_floor
+    ext_weight: float = 1.0              # weight of L_ext in eq. 7 (1 in the paper; 0 for the "w/o L_ext" ablation)
+    reading: str = "aux"                 # what the verdict reads: aux | trace | e (models.Detector, docs/METHOD.md)
     # optimisation
     epochs1: int = 200
     epochs2: int = 10
@@ -147,10 +150,15 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
+# fields added since the first checkpoints, with the value that reproduces what those checkpoints were made with
+# (a detector written before ``reading`` existed is a classifier on e)
+LEGACY = {"reading": "e", "hom_floor": 0.0, "ext_weight": 1.0}
+
+
 def from_dict(d: dict) -> Config:
-    """A Config from a checkpoint's stored dict (fields added since are left at their defaults)."""
+    """A Config from a checkpoint's stored dict (fields added since: their ``LEGACY`` value, else the default)."""
     known = {f.name for f in fields(Config)}
-    return dataclasses.replace(Config(), **{k: v for k, v in d.items() if k in known})
+    return dataclasses.replace(Config(), **{**LEGACY, **{k: v for k, v in d.items() if k in known}})
 
 
 def stage1_path(cfg: Config) -> Path:

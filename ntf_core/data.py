@@ -250,21 +250,22 @@ def mini_images(split: str, generator: str | None = None, label: int | None = No
                 limit: int | None = None) -> torch.Tensor:
     """ntf-mini images as a float tensor, selected from the manifest (all 32x32, so no resize).
 
-    ``generator`` is a manifest name ("real", "dcgan", "ddim", ...); ``label`` 0 or 1; ``limit`` the first n.
+    ``generator`` is a manifest name ("real", "dcgan", "ddim", ...); ``label`` 0 or 1; ``limit``: at most n of
+    each label, drawn across source photographs (``stratified_subset``, seed 0).
     """
     root = Path(root) if root else default_mini_root()
     rows = [r for r in read_manifest(root) if r["split"] == split
             and (generator is None or r["generator"] == generator)
             and (label is None or r["label"] == label)]
-    seen, paths = set(), []
+    seen, picked = set(), []
     for r in rows:  # the real test crops sit in every generator's folder: take each crop once
         key = (r["label"], Path(r["path"]).name) if r["label"] == 0 else r["path"]
         if key not in seen:
             seen.add(key)
-            paths.append(root / r["path"])
-    if not paths:
+            picked.append(Sample(root / r["path"], r["label"], r["generator"]))
+    if not picked:
         raise ValueError(f"no ntf-mini images for split={split!r} generator={generator!r} label={label!r}")
-    return load_tensor(paths[:limit])
+    return load_tensor([s.path for s in stratified_subset(picked, limit)])
 
 
 def manifest_counts(rows: list[dict]) -> list[tuple]:
@@ -287,11 +288,49 @@ def photo_of(path) -> str:
 
 
 def by_photo(samples: list[Sample]) -> dict[str, list[Sample]]:
-    """ntf-mini crops grouped by their source photograph (``photo_of``), in the order given."""
+    """Crops grouped by their source photograph (``cluster_of``: a file not named like an ntf-mini crop is a
+    group of its own), in the order given."""
     out: dict[str, list[Sample]] = {}
     for s in samples:
-        out.setdefault(photo_of(s.path), []).append(s)
+        out.setdefault(cluster_of(s.path), []).append(s)
     return out
+
+
+def cluster_of(path) -> str:
+    """The cluster an image is resampled and stratified by: its source photograph for an ntf-mini real crop
+    (``photo_of``), the file itself for anything else (a fake, or an image of another dataset)."""
+    try:
+        return photo_of(path)
+    except ValueError:
+        return str(path)
+
+
+def stratified_subset(samples: list[Sample], n: int | None, seed: int = 0) -> list[Sample]:
+    """At most ``n`` samples of each label, drawn across clusters (``cluster_of``): photographs are dealt in a
+    seeded random order, one crop each per round (crops chosen at random within a photograph), until ``n``; so
+    200 of ntf-mini's 800 real test crops come from all 8 test photographs, 25 each, never from the first two by
+    file name. Fakes (one cluster each) are a plain random sample. Kept in the order of ``samples``; ``n`` None
+    or at least the label's count: every sample of that label."""
+    import random
+    rng = random.Random(seed)
+    keep: set[int] = set()
+    for label in dict.fromkeys(s.label for s in samples):
+        idx = [i for i, s in enumerate(samples) if s.label == label]
+        if not n or n >= len(idx):
+            keep.update(idx)
+            continue
+        groups: dict[str, list[int]] = {}
+        for i in idx:
+            groups.setdefault(cluster_of(samples[i].path), []).append(i)
+        queues = [rng.sample(g, len(g)) for g in groups.values()]
+        rng.shuffle(queues)
+        chosen: list[int] = []
+        while len(chosen) < n:
+            for q in queues:
+                if q and len(chosen) < n:
+                    chosen.append(q.pop())
+        keep.update(chosen)
+    return [s for i, s in enumerate(samples) if i in keep]
 
 
 def mini_test_dirs(root=None) -> dict[str, Path]:

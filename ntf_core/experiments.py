@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .baselines import NTF, LinearProbe, SpectrumClassifier, Wang2020
-from .data import load_tensor, scan
+from .data import load_tensor, scan, stratified_subset
 from .metrics import average_row, detection_metrics, family_rows
 
 METHODS = ("NTF", "spectrum", "linear probe", "Wang2020")
@@ -28,10 +28,10 @@ METHODS = ("NTF", "spectrum", "linear probe", "Wang2020")
 PAPER_FAMILY_AP = {"gan": 99.91, "diffusion": 91.16, "multistep": 97.32}
 
 
-def load_images(samples, limit=None):
-    """Images of ``samples`` as one float tensor and their labels: the first ``limit`` of each label (or all)."""
-    by_label = {lab: [s for s in samples if s.label == lab] for lab in (0, 1)}
-    picked = [s for lab in (0, 1) for s in (by_label[lab][:limit] if limit else by_label[lab])]
+def load_images(samples, limit=None, seed: int = 0):
+    """Images of ``samples`` as one float tensor and their labels (reals first): ``limit`` of each label drawn
+    across source photographs (``data.stratified_subset``), or all."""
+    picked = [s for lab in (0, 1) for s in stratified_subset([s for s in samples if s.label == lab], limit, seed)]
     return load_tensor([s.path for s in picked]), np.array([s.label for s in picked])
 
 

@@ -41,6 +41,20 @@ def hom_loss(z_hom: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     return d2[different].max()
 
 
+def hom_variance_floor(z_hom: torch.Tensor, floor: float) -> torch.Tensor:
+    """Not in the paper: a remedy for eq. 2's trivial minimiser (every image mapped to one constant z_hom).
+
+    VICReg's variance term (Bardes et al. 2022) on the L2-normalised hom features: the mean over the C dimensions
+    of relu(floor - std_d), std_d the standard deviation of dimension d over the batch. It is 0 once every
+    dimension varies by at least ``floor``, so L_hom can still pull the real images together, but no further
+    than to a cluster of that width: z_hom must keep depending on the image. ``floor = 0`` gives 0 (eq. 2 as
+    printed). For reference, 128-d unit vectors spread evenly have std_d of about 1 / sqrt(128) = 0.088.
+    """
+    z = F.normalize(z_hom, dim=1)
+    std = torch.sqrt(z.var(dim=0) + 1e-8)
+    return torch.relu(floor - std).mean()
+
+
 ORT_MODES = ("signed", "abs", "square")
 
 
@@ -65,18 +79,20 @@ def ort_loss(z_hom: torch.Tensor, z_het: torch.Tensor, mode: str = "abs") -> tor
 
 
 def trace_loss(z_hom: torch.Tensor, z_het1: torch.Tensor, z_het2: torch.Tensor, source: torch.Tensor,
-               tau: float = 0.1, lam: float = 0.1, ort_mode: str = "abs", het_weight: float = 1.0
-               ) -> dict[str, torch.Tensor]:
+               tau: float = 0.1, lam: float = 0.1, ort_mode: str = "abs", het_weight: float = 1.0,
+               hom_floor: float = 0.0) -> dict[str, torch.Tensor]:
     """Eq. 4, L_tra = L_hom + L_het + lambda * L_ort (lambda = 0.1). Returns every term and the total.
 
     z_hom: [2N, C] hom features of both views (views of image i share ``source[i]``); z_het1 / z_het2: [N, C]
     het features of the first / second views, in the same image order as z_hom's two halves.
     ``het_weight`` (1 in eq. 4) exists for Figure 3's ablation "without L_het and L_ort" (het_weight = lam = 0);
     every term is still returned, so an ablated run logs what it no longer optimises.
+    ``hom_floor`` > 0 adds the course's remedy for the collapse of z_hom, ``hom_variance_floor`` (term "var").
     """
     terms = {"hom": hom_loss(z_hom, source), "het": het_loss(z_het1, z_het2, tau),
-             "ort": ort_loss(z_hom, torch.cat([z_het1, z_het2]), ort_mode)}
-    terms["total"] = terms["hom"] + het_weight * terms["het"] + lam * terms["ort"]
+             "ort": ort_loss(z_hom, torch.cat([z_het1, z_het2]), ort_mode),
+             "var": hom_variance_floor(z_hom, hom_floor)}
+    terms["total"] = terms["hom"] + het_weight * terms["het"] + lam * terms["ort"] + terms["var"]
     return terms
 
 
@@ -127,8 +143,10 @@ def bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def detector_loss(z: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, z_hom: torch.Tensor,
-                  tau: float = 0.1, gamma: float = 0.5) -> dict[str, torch.Tensor]:
-    """Eq. 7, L_d = L_ext + gamma * L_ce (gamma = 0.5). Returns every term and the total."""
+                  tau: float = 0.1, gamma: float = 0.5, ext_weight: float = 1.0) -> dict[str, torch.Tensor]:
+    """Eq. 7, L_d = L_ext + gamma * L_ce (gamma = 0.5). Returns every term and the total.
+
+    ``ext_weight`` (1 in eq. 7) exists for the ablation "w/o L_ext"; L_ext is still computed and returned."""
     terms = {"ext": extended_supcon_loss(z, labels, z_hom, tau), "ce": bce_loss(logits, labels)}
-    terms["total"] = terms["ext"] + gamma * terms["ce"]
+    terms["total"] = ext_weight * terms["ext"] + gamma * terms["ce"]
     return terms

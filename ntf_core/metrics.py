@@ -1,14 +1,15 @@
 """The paper's metrics (Tables 1-3): AP, ACC, FPR, FNR per test generator, and their average.
 
 Scores are probabilities of "fake" (label 1); a prediction is "fake" when the score is >= ``threshold``.
-AP comes from scikit-learn; ACC / FPR / FNR are the plain counts (FPR: reals called fake, FNR: fakes called real).
+AP and ROC-AUC come from scikit-learn; ACC / FPR / FNR are the plain counts (FPR: reals called fake, FNR: fakes
+called real). AP's chance level is the share of fakes (0.5 in ntf-mini's balanced folders); AUC's is always 0.5.
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-COLUMNS = ("AP", "ACC", "FPR", "FNR")
+COLUMNS = ("AP", "AUC", "ACC", "FPR", "FNR")
 
 
 def detection_metrics(labels, scores, threshold: float = 0.5) -> dict:
@@ -22,8 +23,10 @@ def detection_metrics(labels, scores, threshold: float = 0.5) -> dict:
         raise ValueError("scores contain NaN")
     pred = s >= threshold
     real, fake = y == 0, y == 1
+    both = real.any() and fake.any()
     return {
-        "AP": float(average_precision_score(y, s)) if real.any() and fake.any() else float("nan"),
+        "AP": float(average_precision_score(y, s)) if both else float("nan"),
+        "AUC": float(roc_auc_score(y, s)) if both else float("nan"),
         "ACC": float((pred == y.astype(bool)).mean()),
         "FPR": float(pred[real].mean()) if real.any() else float("nan"),
         "FNR": float((~pred[fake]).mean()) if fake.any() else float("nan"),
@@ -40,7 +43,7 @@ def average_row(rows: dict[str, dict]) -> dict:
     w = np.array([r["n_real"] + r["n_fake"] for r in rows.values()], dtype=float)
     out = {}
     for c in COLUMNS:
-        v = np.array([r[c] for r in rows.values()], dtype=float)
+        v = np.array([r.get(c, np.nan) for r in rows.values()], dtype=float)  # rows stored before AUC existed
         ok = ~np.isnan(v)
         out[c] = float((v[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else float("nan")
     out["n_real"] = int(sum(r["n_real"] for r in rows.values()))
@@ -54,7 +57,7 @@ def format_table(rows: dict[str, dict], percent: bool = True) -> str:
     name_w = max(12, *(len(n) for n in rows))
     lines = [f"{'generator':<{name_w}}" + "".join(f"{c:>8}" for c in COLUMNS) + f"{'real':>7}{'fake':>7}"]
     for name, r in {**rows, "average": average_row(rows)}.items():
-        lines.append(f"{name:<{name_w}}" + "".join(f"{k * r[c]:8.1f}" for c in COLUMNS)
+        lines.append(f"{name:<{name_w}}" + "".join(f"{k * r.get(c, float('nan')):8.1f}" for c in COLUMNS)
                      + f"{r['n_real']:7d}{r['n_fake']:7d}")
     return "\n".join(lines)
 
@@ -123,3 +126,21 @@ def calibration(labels, scores, bins: int = 10) -> dict:
                          "confidence": conf, "frequency": freq})
             ece += m.mean() * abs(freq - conf)
     return {"ece": float(ece), "bins": rows}
+
+
+def collapse_stats(z_real, z_fake) -> dict:
+    """How much a feature space still depends on the image: the mean pairwise cosine of the real features, of the
+    fake features, and the cosine of the real and the fake mean feature. All three near 1: the head maps every
+    image, real or fake, to one point (the collapse eq. 2 allows). Features: [N, C] arrays, normalised here."""
+    def unit(z):
+        z = np.asarray(z, dtype=float)
+        return z / np.linalg.norm(z, axis=1, keepdims=True)
+
+    def mean_pairwise(z):
+        n = len(z)
+        s = z.sum(0)
+        return float((s @ s - n) / (n * (n - 1)))  # sum over i != j of z_i . z_j, without the n x n matrix
+    r, f = unit(z_real), unit(z_fake)
+    mr, mf = r.mean(0), f.mean(0)
+    return {"cos_real": mean_pairwise(r), "cos_fake": mean_pairwise(f),
+            "cos_means": float(mr @ mf / (np.linalg.norm(mr) * np.linalg.norm(mf)))}

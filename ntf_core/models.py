@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class EfficientNetLite0(nn.Module):
@@ -180,17 +181,33 @@ class TraceModel(nn.Module):
         return self.hom(e), self.het(e)
 
 
-class Detector(nn.Module):
-    """Stage 2: the frozen stage-1 encoder and hom head, a new auxiliary head (for L_ext) and classifier head.
+READINGS = ("aux", "trace", "e")
 
-    ``forward(x)`` returns the classifier's logit per image (the probability of "fake" is its sigmoid).
+
+class Detector(nn.Module):
+    """Stage 2: the frozen stage-1 encoder and hom head, a new auxiliary head (for L_ext) and a classifier head.
+
+    ``forward(x)`` returns the logit of "fake" per image (its sigmoid is the probability). What the classifier
+    reads is the ``reading`` (the paper says only that the detector judges "based on the proximity of images to
+    the natural traces"; docs/METHOD.md has the choice and the validation table):
+
+    * ``"aux"``: a linear layer on the L2-normalised auxiliary feature z = aux(e), the space L_ext shapes;
+    * ``"trace"``: a 1-in, 1-out linear layer (the calibration L_ce trains) on d = 1 - cos(z, t), the cosine
+      distance of z to the natural trace t, the mean direction of the stage-1 hom features of the real training
+      images (a buffer, set by ``train.stage2`` before training);
+    * ``"e"``: a linear layer on the frozen e, which neither L_ext nor the hom features can reach (the literal
+      reading of "an auxiliary head and a classifier head"; kept as an ablation).
     """
 
-    def __init__(self, trace: TraceModel, head_dim: int = 128):
+    def __init__(self, trace: TraceModel, head_dim: int = 128, reading: str = "aux"):
         super().__init__()
+        if reading not in READINGS:
+            raise ValueError(f"Detector: reading must be one of {READINGS}, got {reading!r}")
+        self.reading = reading
         self.encoder, self.hom = trace.encoder, trace.hom
         self.aux = MLPHead(trace.encoder.embed_dim, head_dim, trace.head_hidden)
-        self.classifier = nn.Linear(trace.encoder.embed_dim, 1)
+        self.classifier = nn.Linear({"aux": head_dim, "trace": 1, "e": trace.encoder.embed_dim}[reading], 1)
+        self.register_buffer("natural_trace", torch.zeros(head_dim))
         self.freeze()
 
     def freeze(self):
@@ -206,5 +223,15 @@ class Detector(nn.Module):
         self.hom.eval()
         return self
 
+    def logit(self, e: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """The verdict's logit from e (and its auxiliary feature z = aux(e), computed here when not given)."""
+        if self.reading == "e":
+            return self.classifier(e).squeeze(1)
+        z = F.normalize(self.aux(e) if z is None else z, dim=1)
+        if self.reading == "aux":
+            return self.classifier(z).squeeze(1)
+        distance = 1 - z @ F.normalize(self.natural_trace, dim=0)
+        return self.classifier(distance[:, None]).squeeze(1)
+
     def forward(self, x):
-        return self.classifier(self.encoder(x)).squeeze(1)
+        return self.logit(self.encoder(x))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .augment import perturb
-from .data import by_photo, scan
+from .data import by_photo, scan, stratified_subset
 from .metrics import calibration, detection_metrics, oracle_accuracy
 
 
@@ -54,10 +54,15 @@ def format_shortcut(train_dir, test_dirs: dict, quality: int = 90, n_train: int 
 def traceless_folder(src_dir, dst, n: int | None = None) -> Path:
     """A control for pitfall 1: a CNNDetection folder ``dst`` whose "fakes" are real crops too (the real images of
     ``src_dir`` dealt alternately into 0_real and 1_fake, ``n`` of each at most), so no generator trace separates
-    the two labels and only what is done to them (their file format) can."""
+    the two labels and only what is done to them (their file format) can. The 2n crops are drawn across source
+    photographs and each photograph's crops are dealt alternately, so both labels show the same photographs."""
     from .ablations import make_folder
     reals = [s for s in scan(src_dir, layout="cnndetection") if s.label == 0]
-    return make_folder(dst, reals[0::2][:n], reals[1::2][:n])
+    half = {0: [], 1: []}
+    for crops in by_photo(stratified_subset(reals, 2 * n if n else None)).values():
+        for i, s in enumerate(crops):
+            half[i % 2].append(s)
+    return make_folder(dst, half[0], half[1])
 
 
 def threshold_report(detector, test_dirs: dict, n_test: int | None = None, bins: int = 10) -> tuple[dict, dict]:
@@ -89,7 +94,7 @@ def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int =
     for crops in by_photo([s for s in samples if s.label == 0]).values():
         fit_real += crops[0::2]
         held_out += crops[1::2]
-    fakes = [s for s in samples if s.label == 1][:n_fakes or len(fit_real)]
+    fakes = stratified_subset([s for s in samples if s.label == 1], n_fakes or len(fit_real), seed)
     unseen = [s for d in unseen_dirs for s in scan(d, layout="cnndetection") if s.label == 0]
     x = load_tensor([s.path for s in fit_real + fakes])
     y = np.array([0] * len(fit_real) + [1] * len(fakes))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
 
 from . import dist
@@ -34,7 +35,7 @@ from .augment import (
     view_transform,
 )
 from .config import Config, from_dict, stage1_path
-from .data import Images, Sample, scan, skipping_collate
+from .data import Images, Sample, scan, skipping_collate, stratified_subset
 from .losses import detector_loss, trace_loss
 from .models import Detector, TraceModel, make_encoder
 
@@ -117,14 +118,15 @@ def export_checkpoint(src, dst, half: bool = True) -> Path:
 # -- data ------------------------------------------------------------------------------------------------------
 
 def training_samples(cfg: Config, labels=(0, 1)) -> list[Sample]:
-    """The training images of ``cfg.train_dir`` with the given labels (the first ``max_images`` of each)."""
+    """The training images of ``cfg.train_dir`` with the given labels (``max_images`` of each, drawn across
+    source photographs by ``data.stratified_subset`` with seed 0, so every seed trains on the same images)."""
     samples = scan(cfg.train_dir, layout="cnndetection")
     out = []
     for lab in labels:
         chosen = [s for s in samples if s.label == lab]
         if not chosen:
             raise ValueError(f"{cfg.train_dir}: no {'real (0_real)' if lab == 0 else 'fake (1_fake)'} images")
-        out += chosen[:cfg.max_images] if cfg.max_images else chosen
+        out += stratified_subset(chosen, cfg.max_images or None)
     return out
 
 
@@ -155,7 +157,7 @@ def build_trace_model(cfg: Config, pretrained: bool = True) -> TraceModel:
 
 def build_detector(cfg: Config) -> Detector:
     """An empty detector of ``cfg``'s shape, to load a stage-2 state dict into (no weights are fetched)."""
-    return Detector(build_trace_model(cfg, pretrained=False), cfg.head_dim)
+    return Detector(build_trace_model(cfg, pretrained=False), cfg.head_dim, cfg.reading)
 
 
 def make_optimizer(params, cfg: Config, lr: float, steps_per_epoch: int, epochs: int):
@@ -268,7 +270,8 @@ def _save(path, kind: str, cfg: Config, model: nn.Module, opt, sched, history: l
     if dist.rank() == 0:
         save_checkpoint(path, {"kind": kind, "config": cfg.to_dict(), "model": model.state_dict(),
                                "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                               "epoch": history[-1]["epoch"], "history": history, "seconds": seconds,
+                               "epoch": history[-1]["epoch"] if history else 0, "history": history,
+                               "seconds": seconds,
                                "versions": versions(), "data": data, **extra})
 
 
@@ -287,12 +290,14 @@ def stage1_losses(model: nn.Module, v1: torch.Tensor, v2: torch.Tensor, index: t
     g = dist.gather
     source = torch.cat([g(index), g(index)])
     return trace_loss(torch.cat([g(z_hom[:n]), g(z_hom[n:])]), g(z_het[:n]), g(z_het[n:]), source,
-                      tau=cfg.tau, lam=cfg.lam, ort_mode=cfg.ort_mode, het_weight=cfg.het_weight)
+                      tau=cfg.tau, lam=cfg.lam, ort_mode=cfg.ort_mode, het_weight=cfg.het_weight,
+                      hom_floor=cfg.hom_floor)
 
 
 class Stage2Step(nn.Module):
-    """One stage-2 forward: classifier logits on the full input, auxiliary features of the 32 px crops, and the
-    frozen hom features of every image (eq. 5 keeps the real ones). A module so that DDP can wrap it."""
+    """One stage-2 forward: the verdict's logits on the full input (``Detector.logit``), auxiliary features of
+    the 32 px crops, and the frozen hom features of every image (eq. 5 keeps the real ones). A module so that
+    DDP can wrap it. When the crop is the whole input (ntf-mini's 32 px images), one aux(e) serves both."""
 
     def __init__(self, detector: Detector):
         super().__init__()
@@ -304,7 +309,9 @@ class Stage2Step(nn.Module):
             e = d.encoder(x)
             z_hom = d.hom(e)
             e_crop = e if x_crop is x else d.encoder(x_crop)
-        return d.classifier(e).squeeze(1), d.aux(e_crop), z_hom
+        z_crop = d.aux(e_crop)
+        z_full = z_crop if x_crop is x else None
+        return d.logit(e, z_full), z_crop, z_hom
 
 
 def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: Config,
@@ -318,7 +325,8 @@ def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: C
     g = dist.gather
     all_labels = g(labels)
     z_hom_real = g(z_hom.float())[all_labels == 0]
-    return detector_loss(g(z.float()), g(logits.float()), all_labels, z_hom_real, tau=cfg.tau, gamma=cfg.gamma)
+    return detector_loss(g(z.float()), g(logits.float()), all_labels, z_hom_real, tau=cfg.tau, gamma=cfg.gamma,
+                         ext_weight=cfg.ext_weight)
 
 
 @torch.no_grad()
@@ -381,7 +389,10 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
         row = _epoch_row(epoch, sched, seconds, sums, len(loader))
         history.append(row)
         _log(f"[stage1] epoch {epoch + 1}/{cfg.epochs1}  " + "  ".join(
-            f"{k} {row[k]:.4f}" for k in ("total", "hom", "het", "ort")) + f"  ({seconds:.0f} s)")
+            f"{k} {row[k]:.4f}" for k in ("total", "hom", "het", "ort", "var")[:5 if cfg.hom_floor else 4])
+            + f"  ({seconds:.0f} s)")
+        _save(path, "stage1", cfg, _unwrap(model), opt, sched, history, seconds, data)
+    if cfg.epochs1 == 0:  # the "no stage 1" control: the untouched encoder and freshly initialised heads
         _save(path, "stage1", cfg, _unwrap(model), opt, sched, history, seconds, data)
     return path
 
@@ -402,6 +413,21 @@ def load_trace_model(path, cfg: Config | None = None) -> tuple[TraceModel, Confi
     return model, c1, ckpt
 
 
+@torch.no_grad()
+def natural_trace(detector: Detector, cfg: Config, samples: list[Sample], device: str = "cpu",
+                  batch_size: int = 256) -> torch.Tensor:
+    """The natural trace t of the "trace" reading: the mean of the L2-normalised stage-1 hom features of the real
+    training images (eval-mode input), L2-normalised. Choice: the paper does not say what "the natural traces"
+    are at test time; their mean direction is the one point every real image was pulled towards (eq. 2)."""
+    reals = [s for s in samples if s.label == 0]
+    loader = DataLoader(Images(reals, eval_transform(cfg.image_size), cache=cfg.cache_images),
+                        batch_size=batch_size)
+    total = torch.zeros(detector.natural_trace.shape[0], device=device)
+    for x, _, _ in loader:
+        total += F.normalize(detector.hom(detector.encoder(to_float(x, device))).float(), dim=1).sum(0)
+    return F.normalize(total, dim=0)
+
+
 def stage2(cfg: Config, resume: bool = True) -> Path:
     """Freeze the stage-1 encoder and hom head, train the auxiliary head + classifier with L_d."""
     from .metrics import detection_metrics
@@ -413,7 +439,8 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
     dataset = Images(samples, train_transform(cfg.image_size), cache=cfg.cache_images)
     val = scan(cfg.val_dir, layout="cnndetection") if cfg.val_dir and dist.rank() == 0 else None
     torch.manual_seed(cfg.seed)
-    detector = Detector(trace, cfg.head_dim).to(device)
+    detector = Detector(trace, cfg.head_dim, cfg.reading).to(device)
+    detector.natural_trace.copy_(natural_trace(detector, cfg, samples, device))
     if cuda and cfg.channels_last:
         detector = detector.to(memory_format=torch.channels_last)
     params = [p for p in detector.parameters() if p.requires_grad]
@@ -447,7 +474,7 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
         if val is not None:
             scores = score_samples(detector, cfg, val, device=device)
             m = detection_metrics([s.label for s in val], scores)
-            row.update({f"val_{k}": m[k] for k in ("AP", "ACC")})
+            row.update({f"val_{k}": m[k] for k in ("AP", "AUC", "ACC")})
         history.append(row)
         _log(f"[stage2] epoch {epoch + 1}/{cfg.epochs2}  " + "  ".join(
             f"{k} {row[k]:.4f}" for k in ("total", "ext", "ce", "val_AP", "val_ACC") if k in row)

@@ -130,3 +130,24 @@ def test_tiny_and_oversized_images(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)  # between 1x and 2x: PIL only warns; we refuse too
     with pytest.raises(data.BadImageError, match="too large"):
         data.open_image(big)
+
+
+def test_a_200_real_subset_covers_all_8_test_photographs():
+    """Subsets are drawn across source photographs: 200 of the 800 real test crops, 25 from each of the 8
+    photographs (the first 200 by file name came from 2), the same for a seed, another for another seed."""
+    from conftest import MINI
+    samples = data.scan(MINI / "test" / "gan" / "dcgan", layout="cnndetection")
+    reals = [s for s in samples if s.label == 0]
+    assert len(data.by_photo(reals)) == 8
+    assert len(data.by_photo(reals[:200])) < 8  # what "the first n" did
+    sub = data.stratified_subset(samples, 200)
+    sub_reals = [s for s in sub if s.label == 0]
+    per_photo = {p: len(c) for p, c in data.by_photo(sub_reals).items()}
+    assert len(sub_reals) == 200 and len(per_photo) == 8 and set(per_photo.values()) == {25}
+    assert sum(s.label == 1 for s in sub) == 200
+    assert sub == data.stratified_subset(samples, 200) != data.stratified_subset(samples, 200, seed=1)
+    assert data.stratified_subset(samples, None) == samples
+    # uneven photographs: every photograph gets a crop before any gets a second
+    uneven = [data.Sample(f"p{i}-s64-y0-x{j}.png", 0, "g") for i, n in enumerate([1, 5, 20]) for j in range(n)]
+    assert sorted(data.photo_of(s.path) for s in data.stratified_subset(uneven, 3)) == ["p0", "p1", "p2"]
+    assert len(data.stratified_subset(uneven, 11)) == 11

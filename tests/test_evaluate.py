@@ -46,7 +46,7 @@ def small_tests(tmp_path_factory):
 def test_evaluate_prints_the_per_generator_table(ckpt, small_tests, capsys):
     assert main(["evaluate", "--checkpoint", str(ckpt), *map(str, small_tests)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["generator", "AP", "ACC", "FPR", "FNR", "real", "fake"]
+    assert lines[0].split() == ["generator", "AP", "AUC", "ACC", "FPR", "FNR", "real", "fake"]
     assert [ln.split()[0] for ln in lines[1:]] == ["sngan", "ddim", "average"]
     assert all(ln.split()[-2:] == ["20", "20"] for ln in lines[1:3])
 

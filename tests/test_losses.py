@@ -165,3 +165,32 @@ def test_degenerate_batches_give_finite_losses_and_gradients(case):
     assert all(torch.isfinite(v) for v in [*tra.values(), *det.values()]), (tra, det)
     for t in (z, z_hom, z1, z2):
         assert t.grad is not None and torch.isfinite(t.grad).all()
+
+
+def test_hom_variance_floor_hand_computed_and_off_by_default():
+    # two unit vectors per batch: dims 0 and 1 take values {1, 0} and {0, 1}; std (ddof 1) = sqrt(0.5) each,
+    # dim 2 is always 0 -> std 0 (+ the 1e-8 inside the sqrt)
+    z = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    std = math.sqrt(0.5)
+    got = float(losses.hom_variance_floor(z, floor=0.8))
+    assert got == pytest.approx(((0.8 - std) * 2 + (0.8 - 1e-4)) / 3, abs=1e-6)
+    assert float(losses.hom_variance_floor(z, floor=0.0)) == 0.0
+    # a collapsed batch (one vector repeated) pays the whole floor in every dimension; a spread one pays nothing
+    collapsed = torch.ones(8, 4)
+    assert float(losses.hom_variance_floor(collapsed, 0.1)) == pytest.approx(0.1 - 1e-4, abs=1e-6)
+    assert float(losses.hom_variance_floor(torch.eye(4).repeat(2, 1), 0.1)) == 0.0
+    # inside L_tra it is the "var" term, added with weight 1 only when the floor is on
+    zh = torch.ones(4, 4) + 0.01 * torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    z1, z2 = torch.randn(2, 4), torch.randn(2, 4)
+    on = losses.trace_loss(zh, z1, z2, torch.tensor([0, 1, 0, 1]), hom_floor=0.2)
+    off = losses.trace_loss(zh, z1, z2, torch.tensor([0, 1, 0, 1]))
+    assert float(on["var"]) > 0.1 and float(off["var"]) == 0.0
+    assert float(on["total"] - off["total"]) == pytest.approx(float(on["var"]), abs=1e-5)
+
+
+def test_ext_weight_zero_leaves_only_the_classifier_loss():
+    g = torch.Generator().manual_seed(3)
+    z, logits = torch.randn(6, 8, generator=g), torch.randn(6, generator=g)
+    labels, z_hom = torch.tensor([0, 0, 0, 1, 1, 1]), torch.randn(3, 8, generator=g)
+    t = losses.detector_loss(z, logits, labels, z_hom, ext_weight=0.0)
+    assert float(t["total"]) == pytest.approx(0.5 * float(t["ce"])) and float(t["ext"]) > 0

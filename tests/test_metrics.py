@@ -33,12 +33,15 @@ def test_against_scikit_learn(seed):
 
 
 def test_average_is_weighted_by_images_and_table_prints_it():
-    a = {"AP": 1.0, "ACC": 1.0, "FPR": 0.0, "FNR": 0.0, "n_real": 10, "n_fake": 10}
-    b = {"AP": 0.5, "ACC": 0.5, "FPR": 1.0, "FNR": 0.0, "n_real": 30, "n_fake": 30}
+    a = {"AP": 1.0, "AUC": 1.0, "ACC": 1.0, "FPR": 0.0, "FNR": 0.0, "n_real": 10, "n_fake": 10}
+    b = {"AP": 0.5, "AUC": 0.5, "ACC": 0.5, "FPR": 1.0, "FNR": 0.0, "n_real": 30, "n_fake": 30}
     avg = average_row({"a": a, "b": b})
     assert avg["AP"] == pytest.approx(0.625) and avg["FPR"] == pytest.approx(0.75) and avg["n_real"] == 40
     text = format_table({"a": a, "b": b})
-    assert text.splitlines()[-1].split()[:3] == ["average", "62.5", "62.5"]
+    assert text.splitlines()[-1].split()[:4] == ["average", "62.5", "62.5", "62.5"]
+    # a row stored before AUC existed averages and prints as missing, not as an error
+    old = {k: v for k, v in a.items() if k != "AUC"}
+    assert np.isnan(average_row({"a": old})["AUC"]) and "nan" in format_table({"a": old})
 
 
 def test_bad_input_is_refused():
@@ -82,3 +85,18 @@ def test_calibration_hand_computed():
     assert c["ece"] == pytest.approx(0.25 * 0.05 + 0.25 * 0.85 + 0.5 * 0.05)
     perfect = calibration([0, 1], [0.0, 1.0])
     assert perfect["ece"] == 0.0 and perfect["bins"][-1]["hi"] == 1.0
+
+
+def test_auc_against_scikit_learn_and_collapse_stats_by_hand():
+    from sklearn.metrics import roc_auc_score
+
+    from ntf_core.metrics import collapse_stats
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = rng.random(200) + 0.3 * y
+    assert detection_metrics(y, s)["AUC"] == pytest.approx(roc_auc_score(y, s))
+    # reals: (1, 0) and (0, 1) -> pairwise cos 0; fakes: (1, 1) twice -> cos 1; means (.5, .5) and (1, 1): cos 1
+    c = collapse_stats([[2, 0], [0, 3]], [[1, 1], [2, 2]])
+    assert c == pytest.approx({"cos_real": 0.0, "cos_fake": 1.0, "cos_means": 1.0})
+    c = collapse_stats([[1, 0], [1, 0]], [[-1, 0], [-1, 0]])
+    assert c["cos_means"] == pytest.approx(-1.0)

@@ -76,3 +76,44 @@ def test_unknown_encoder_and_bad_weights():
         make_encoder("vit")
     with pytest.raises(ValueError, match="small_cnn has no pretrained weights"):
         make_encoder("small_cnn", "imagenet")
+
+
+def _detector(reading):
+    torch.manual_seed(0)
+    det = Detector(TraceModel(SmallCNN(8)), reading=reading)
+    det.natural_trace.copy_(torch.nn.functional.normalize(torch.randn(128), dim=0))
+    return det
+
+
+@pytest.mark.parametrize("reading", ["aux", "trace"])
+def test_the_verdict_reads_the_head_l_ext_trains(reading):
+    """The mechanism's path: the logit's gradient reaches the auxiliary head (so L_ext shapes what decides),
+    and never the frozen encoder or hom head."""
+    det = _detector(reading)
+    det(torch.rand(4, 3, 32, 32)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in det.aux.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in det.classifier.parameters())
+    assert all(p.grad is None for p in [*det.encoder.parameters(), *det.hom.parameters()])
+
+
+def test_the_literal_reading_e_cannot_see_the_auxiliary_head():
+    det = _detector("e")
+    det(torch.rand(4, 3, 32, 32)).sum().backward()
+    assert all(p.grad is None for p in det.aux.parameters())
+    with pytest.raises(ValueError, match="reading must be one of"):
+        Detector(TraceModel(SmallCNN(8)), reading="hom")
+
+
+def test_trace_reading_is_the_distance_to_the_natural_trace():
+    """"trace": logit = w * (1 - cos(aux(e), t)) + b, so with w > 0 an image whose feature points along the
+    trace gets the lowest score."""
+    det = _detector("trace")
+    with torch.no_grad():
+        det.classifier.weight.fill_(2.0)
+        det.classifier.bias.fill_(-1.0)
+        e = det.encoder(torch.rand(3, 3, 32, 32))
+        z = det.aux(e)
+        d = 1 - torch.nn.functional.cosine_similarity(z, det.natural_trace[None], dim=1)
+        assert torch.allclose(det.logit(e), 2 * d - 1, atol=1e-6)
+        along = det.natural_trace.repeat(2, 1)
+        assert torch.allclose(det.logit(e[:2], along), torch.tensor([-1.0, -1.0]), atol=1e-6)

@@ -274,3 +274,40 @@ def test_stage2_refuses_a_stage1_checkpoint_of_another_architecture(trained, tmp
         train.stage2(other)
     with pytest.raises(ValueError, match="stage 1 used encoder='small_cnn', this config has 'efficientnet_lite0'"):
         train.stage2(other.replace(encoder="efficientnet_lite0", width=8))
+
+
+@pytest.mark.parametrize("reading", ["aux", "trace", "e"])
+def test_l_ext_reaches_the_scores_unless_the_verdict_reads_e(reading, tmp_path):
+    """The causal test of the mechanism: stage 2 with L_ext and stage 2 with gamma * L_ce alone, from the same
+    stage 1 and seed, give different scores when the verdict reads the auxiliary head ("aux", "trace"), and
+    the very same scores when it reads e (L_ext then trains a head nothing reads)."""
+    cfg = tiny(tmp_path, max_images=48, reading=reading, epochs1=1, epochs2=2)
+    ck1 = train.stage1(cfg)
+    val = train.training_samples(cfg)[:24] + train.training_samples(cfg)[-24:]
+    scores = {}
+    for w in (1.0, 0.0):
+        c = cfg.replace(ext_weight=w, out=str(tmp_path / f"ext{w}"), stage1_checkpoint=str(ck1))
+        det = train.build_detector(c)
+        det.load_state_dict(train.load_checkpoint(train.stage2(c), "stage2")["model"])
+        scores[w] = train.score_samples(det, c, val)
+    if reading == "e":
+        assert (scores[1.0] == scores[0.0]).all()
+    else:
+        assert abs(scores[1.0] - scores[0.0]).max() > 1e-3
+
+
+def test_natural_trace_is_set_and_stored(trained):
+    cfg, _, p2 = trained
+    t = train.load_checkpoint(p2, "stage2")["model"]["natural_trace"]
+    assert t.norm() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_epochs1_zero_is_the_untouched_encoder(tmp_path):
+    """The "does stage 1 help?" control: epochs1 = 0 writes a checkpoint holding the initial weights."""
+    cfg = tiny(tmp_path, epochs1=0)
+    ck = train.load_checkpoint(train.stage1(cfg), "stage1")
+    torch.manual_seed(cfg.seed)
+    fresh = train.build_trace_model(cfg)
+    assert ck["epoch"] == 0 and ck["history"] == []
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in ck["model"].items())
+    train.stage2(cfg)  # and stage 2 stands on it

@@ -1,0 +1,119 @@
+"""Model selection for the mini preset on the dcgan *validation* split only (no test folder is read here).
+
+Each arm is a stage-1 setting and a stage-2 setting, trained at every seed; the score is the validation AP and
+ROC-AUC of the last stage-2 epoch (no early stopping), and the collapse statistics of z_hom on the validation
+crops. Results go to data_samples/results/selection.json (written after every run, so a stopped run keeps what
+it finished); runs live in runs/sel/ and resume there. docs/METHOD.md holds the tables this prints.
+
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --group readings      # 3 readings on the 10-epoch stage 1
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --group stage1 --reading aux
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --table               # print every table, train nothing
+
+Seed 0 of the preset's own stage 1 (10 epochs at lr1 0.001) is the checkpoint shipped before this selection
+(data_samples/checkpoints/mini/stage1.pt as of commit 992706f8, float16), kept in runs/sel/ as a copy.
+"""
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ntf_core.config import SHIPPED_CHECKPOINTS, make_config
+from ntf_core.data import default_mini_root, scan
+from ntf_core.evaluate import embed, load_detector
+from ntf_core.metrics import collapse_stats, detection_metrics
+from ntf_core.train import load_checkpoint, load_trace_model, score_samples, stage1, stage2
+
+RUNS = Path("runs/sel")
+OUT = default_mini_root().parent / "results" / "selection.json"
+
+# stage-1 settings (overrides of the mini preset)
+STAGE1 = {
+    "e10_lr0.001": {},                                   # the preset before this selection
+    "e3_lr0.001": {"epochs1": 3},
+    "e3_lr0.01": {"epochs1": 3, "lr1": 0.01},
+    "e0": {"epochs1": 0},                                # no stage 1: the ImageNet encoder, fresh heads
+    "e3_floor0.05": {"epochs1": 3, "hom_floor": 0.05},   # the collapse remedy (losses.hom_variance_floor)
+    "e3_signed": {"epochs1": 3, "ort_mode": "signed"},   # eq. 3 as printed
+    "e3_square": {"epochs1": 3, "ort_mode": "square"},
+    "e10_floor0.05": {"hom_floor": 0.05},
+}
+
+GROUPS = {  # (stage-1 arm, stage-2 overrides) per group
+    "readings": [("e10_lr0.001", {"reading": r}) for r in ("aux", "trace", "e")],
+    "stage1": [(s, {}) for s in ("e0", "e3_lr0.001", "e3_lr0.01", "e10_lr0.001")],
+    "remedy": [(s, {}) for s in ("e3_floor0.05", "e3_signed", "e3_square")],
+    "ext": [("e3_lr0.001", {"ext_weight": 0.0})],
+}
+
+
+def arm_name(s1: str, s2: dict) -> str:
+    return s1 + "".join(f" {k}={v}" for k, v in sorted(s2.items()))
+
+
+def stage1_checkpoint(s1: str, seed: int) -> Path:
+    path = RUNS / f"{s1}_s{seed}" / "stage1.pt"
+    if s1 == "e10_lr0.001" and seed == 0 and not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(SHIPPED_CHECKPOINTS / "stage1.pt", path)
+    if not path.exists() or load_checkpoint(path)["epoch"] < make_config("mini", **STAGE1[s1]).epochs1:
+        stage1(make_config("mini", seed=seed, out=str(path.parent), **STAGE1[s1]))
+    return path
+
+
+def run_arm(s1: str, s2: dict, seed: int, reading: str) -> dict:
+    t0 = time.perf_counter()
+    ck1 = stage1_checkpoint(s1, seed)
+    s2 = {"reading": reading, **s2}
+    out = RUNS / f"{s1}_s{seed}" / "-".join(f"{k}={v}" for k, v in sorted(s2.items()))
+    cfg = make_config("mini", seed=seed, out=str(out), stage1_checkpoint=str(ck1), **STAGE1[s1], **s2)
+    ck2 = stage2(cfg)
+    det, cfg = load_detector(ck2)
+    val = scan(cfg.val_dir, layout="cnndetection")
+    labels = np.array([s.label for s in val])
+    m = detection_metrics(labels, score_samples(det, cfg, val))
+    trace, _, _ = load_trace_model(ck1)
+    z = embed(trace, det, cfg, val)
+    h1, h2 = load_checkpoint(ck1)["history"], load_checkpoint(ck2)["history"]
+    return {"val": {k: m[k] for k in ("AP", "AUC", "ACC")},
+            "z_hom": collapse_stats(z["z_hom"][labels == 0], z["z_hom"][labels == 1]),
+            "aux": collapse_stats(z["aux"][labels == 0], z["aux"][labels == 1]),
+            "stage1": h1[-1] if h1 else {}, "stage2": h2[-1], "seconds": time.perf_counter() - t0}
+
+
+def table(results: dict) -> str:
+    lines = ["| arm | seeds | val AP | val AUC | z_hom cos real | z_hom cos fake | cos(mean real, mean fake) |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, seeds in results.items():
+        def ms(get):
+            v = np.array([get(r) for r in seeds.values()])
+            return f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}"
+        lines.append(f"| {name} | {len(seeds)} | {ms(lambda r: r['val']['AP'])} | {ms(lambda r: r['val']['AUC'])} | "
+                     f"{ms(lambda r: r['z_hom']['cos_real'])} | {ms(lambda r: r['z_hom']['cos_fake'])} | "
+                     f"{ms(lambda r: r['z_hom']['cos_means'])} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--group", choices=sorted(GROUPS), action="append", default=[])
+    p.add_argument("--reading", default="aux", help="stage-2 reading for groups that do not set one")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--table", action="store_true")
+    a = p.parse_args()
+    results = json.loads(OUT.read_text()) if OUT.exists() else {}
+    for group in a.group:
+        for s1, s2 in GROUPS[group]:
+            name = arm_name(s1, {"reading": a.reading, **s2})
+            for seed in a.seeds:
+                if str(seed) in results.get(name, {}):
+                    continue
+                rec = run_arm(s1, s2, seed, a.reading)
+                results.setdefault(name, {})[str(seed)] = rec
+                OUT.write_text(json.dumps(results, indent=1))
+                print(f"{name} seed {seed}: val AP {rec['val']['AP']:.4f} AUC {rec['val']['AUC']:.4f} "
+                      f"z_hom cos real {rec['z_hom']['cos_real']:.3f} fake {rec['z_hom']['cos_fake']:.3f} "
+                      f"({rec['seconds']:.0f} s)", flush=True)
+    print(table(results))

@@ -1,0 +1,102 @@
+"""Intervals for detection results: a bootstrap that resamples test *photographs*, not crops.
+
+ntf-mini's 800 real test crops come from 8 photographs, and a detector's false positives cluster by photograph
+(4 % to 58 % per photo, notebook 08). Resampling crops as if they were independent would pretend there are 800
+independent reals; resampling the 8 photographs (each drawn photo brings all its crops) says how much another
+draw of 8 photographs could move a number. Fakes are independent samples of their generator and are resampled
+one by one, within each test folder. The same real crops sit in every test folder, so one draw of photographs
+serves every folder of a replicate; methods are scored on the same replicates, so differences are *paired*.
+
+    boot = photo_bootstrap(labels, clusters, scores)      # scores: {method: [ {folder: P(fake)} per seed ]}
+    boot["methods"]["NTF"]["average"]  -> {"mean", "std", "lo", "hi", "seeds"}
+    boot["differences"]["NTF - Wang2020"]["gan average"]  -> {"mean", "lo", "hi", "excludes_0"}
+
+Each resampled test set is scored with scikit-learn's AP / ROC-AUC with ``sample_weight`` = how often each image
+was drawn (the same numbers as scoring the duplicated set). "mean" and "std" are over seeds (std with ddof 1;
+0 for one seed); "lo"/"hi" the 2.5 and 97.5 percentiles over replicates of the seed-averaged value, so the
+interval is about the test photographs and fakes; the spread over seeds is the separate "std".
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+METRICS = {"AP": average_precision_score, "AUC": roc_auc_score}
+
+
+def replicate_weights(labels: dict, clusters: dict, n_boot: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """``{folder: [n_boot, n] int weights}``: reals by cluster (one draw of the real clusters per replicate, shared
+    by every folder), fakes image by image within their folder. labels / clusters: ``{folder: array}``."""
+    rng = np.random.default_rng(seed)
+    real_ids = sorted({c for f in labels for c, y in zip(clusters[f], labels[f]) if y == 0})
+    index = {c: i for i, c in enumerate(real_ids)}
+    real_counts = rng.multinomial(len(real_ids), np.full(len(real_ids), 1 / len(real_ids)), size=n_boot)
+    out = {}
+    for f, y in labels.items():
+        y = np.asarray(y)
+        w = np.zeros((n_boot, len(y)), dtype=np.int64)
+        reals = np.flatnonzero(y == 0)
+        w[:, reals] = real_counts[:, [index[clusters[f][i]] for i in reals]]
+        fakes = np.flatnonzero(y == 1)
+        w[:, fakes] = rng.multinomial(len(fakes), np.full(len(fakes), 1 / len(fakes)), size=n_boot)
+        out[f] = w
+    return out
+
+
+def _rows(values: dict[str, np.ndarray], groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Per-folder values plus the plain mean over each group's folders ("<group> average") and over all."""
+    out = dict(values)
+    for name, folders in groups.items():
+        mine = [values[f] for f in folders if f in values]
+        if mine:
+            out[f"{name} average"] = np.mean(mine, axis=0)
+    out["average"] = np.mean(list(values.values()), axis=0)
+    return out
+
+
+def photo_bootstrap(labels: dict, clusters: dict, scores: dict, groups: dict | None = None, metric: str = "AP",
+                    n_boot: int = 1000, seed: int = 0, reference: str | None = None) -> dict:
+    """Seed means, seed stds and photo-bootstrap 95 % intervals of ``metric`` per folder and per group average
+    for every method, and the paired differences ``reference - other`` (default: the first method).
+
+    labels, clusters: ``{folder: array}`` (0 real / 1 fake; cluster ids, e.g. ``data.cluster_of`` of each path);
+    scores: ``{method: [{folder: scores} for each seed]}``; groups: ``{name: [folder, ...]}`` (families).
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+    fn = METRICS[metric]
+    groups = groups or {}
+    folders = list(labels)
+    weights = replicate_weights(labels, clusters, n_boot, seed)
+    point, boot = {}, {}
+    for method, runs in scores.items():
+        per_seed, per_rep = [], []
+        for run in runs:
+            per_seed.append(_rows({f: np.array(fn(labels[f], run[f])) for f in folders}, groups))
+            per_rep.append(_rows({f: np.array([fn(labels[f], run[f], sample_weight=w) for w in weights[f]])
+                                  for f in folders}, groups))
+        point[method] = {r: np.array([s[r] for s in per_seed]) for r in per_seed[0]}
+        boot[method] = {r: np.mean([p[r] for p in per_rep], axis=0) for r in per_rep[0]}
+    methods = {m: {r: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+                       "lo": float(np.percentile(boot[m][r], 2.5)), "hi": float(np.percentile(boot[m][r], 97.5)),
+                       "seeds": len(v)} for r, v in rows.items()} for m, rows in point.items()}
+    reference = reference or next(iter(scores))
+    differences = {}
+    for m in scores:
+        if m == reference:
+            continue
+        d = {}
+        for r in point[reference]:
+            reps = boot[reference][r] - boot[m][r]
+            lo, hi = float(np.percentile(reps, 2.5)), float(np.percentile(reps, 97.5))
+            d[r] = {"mean": float(point[reference][r].mean() - point[m][r].mean()), "lo": lo, "hi": hi,
+                    "excludes_0": bool(lo > 0 or hi < 0)}
+        differences[f"{reference} - {m}"] = d
+    return {"metric": metric, "n_boot": n_boot, "seed": seed, "methods": methods, "differences": differences}
+
+
+def format_interval(cell: dict, percent: bool = True) -> str:
+    """"mean ± std [lo, hi]" of a ``photo_bootstrap`` cell (the ± only for several seeds)."""
+    k = 100 if percent else 1
+    spread = f" ± {k * cell['std']:.1f}" if cell.get("seeds", 1) > 1 else ""
+    return f"{k * cell['mean']:.1f}{spread} [{k * cell['lo']:.1f}, {k * cell['hi']:.1f}]"

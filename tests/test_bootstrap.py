@@ -1,0 +1,73 @@
+"""The photo-cluster bootstrap: weights that resample photographs (shared by every folder) and fakes, weighted
+AP equal to AP on the duplicated set, intervals that are degenerate where they must be, paired differences."""
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from ntf_core.bootstrap import format_interval, photo_bootstrap, replicate_weights
+
+
+def _world(seed=0, photos=4, per_photo=10, fakes=40, folders=("a", "b")):
+    rng = np.random.default_rng(seed)
+    y = np.array([0] * (photos * per_photo) + [1] * fakes)
+    clusters = [f"photo{i // per_photo}" for i in range(photos * per_photo)] + [f"fake{i}" for i in range(fakes)]
+    labels = {f: y for f in folders}
+    cl = {f: [c if c.startswith("photo") else f"{f}/{c}" for c in clusters] for f in folders}
+    return rng, labels, cl
+
+
+def test_weights_resample_whole_photographs_shared_across_folders():
+    _, labels, cl = _world()
+    w = replicate_weights(labels, cl, n_boot=50, seed=1)
+    for f in labels:
+        assert w[f].shape == (50, 80)
+        reals = w[f][:, :40].reshape(50, 4, 10)
+        assert (reals == reals[:, :, :1]).all()          # a photo's crops are drawn together
+        assert (reals[:, :, 0].sum(1) == 4).all()         # 4 photos drawn per replicate
+        assert (w[f][:, 40:].sum(1) == 40).all()          # 40 fakes drawn per replicate
+    assert (w["a"][:, :40] == w["b"][:, :40]).all()       # the same photographs in every folder
+    assert not (w["a"][:, 40:] == w["b"][:, 40:]).all()   # fakes drawn per folder
+
+
+def test_weighted_ap_is_ap_of_the_duplicated_set():
+    rng, labels, cl = _world()
+    s = rng.random(80)
+    w = replicate_weights({"a": labels["a"]}, {"a": cl["a"]}, n_boot=3, seed=2)["a"]
+    for row in w:
+        idx = np.repeat(np.arange(80), row)
+        assert average_precision_score(labels["a"], s, sample_weight=row) == pytest.approx(
+            average_precision_score(labels["a"][idx], s[idx]))
+
+
+def test_intervals_paired_differences_and_seeds():
+    rng, labels, cl = _world()
+    perfect = {f: labels[f] + 0.0 for f in labels}
+    noisy = [{f: labels[f] * 0.3 + rng.random(80) for f in labels} for _ in range(3)]
+    boot = photo_bootstrap(labels, cl, {"perfect": [perfect], "noisy": noisy}, groups={"g": ["a"]}, n_boot=200)
+    p = boot["methods"]["perfect"]
+    assert p["average"] == {"mean": 1.0, "std": 0.0, "lo": 1.0, "hi": 1.0, "seeds": 1}
+    n = boot["methods"]["noisy"]["average"]
+    assert n["seeds"] == 3 and n["std"] > 0 and n["lo"] < n["mean"] < n["hi"] < 1
+    assert set(boot["methods"]["noisy"]) == {"a", "b", "g average", "average"}
+    d = boot["differences"]["perfect - noisy"]["average"]
+    assert d["excludes_0"] and 0 < d["lo"] <= d["mean"] <= d["hi"]
+    same = photo_bootstrap(labels, cl, {"x": noisy, "y": noisy}, n_boot=50)["differences"]["x - y"]["a"]
+    assert same == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "excludes_0": False}
+    assert format_interval(n).count("[") == 1 and "±" in format_interval(n)
+
+
+def test_photo_clusters_widen_the_interval_when_errors_cluster():
+    """When a detector's false alarms sit in one photograph, resampling photographs (not crops) gives a wider
+    interval: the point of the cluster bootstrap."""
+    rng, labels, cl = _world(photos=8, per_photo=20, fakes=160, folders=("a",))
+    s = np.r_[np.where(np.arange(160) < 20, 0.9, 0.1) + 0.05 * rng.random(160), 0.5 + 0.05 * rng.random(160)]
+    iid = {"a": [f"crop{i}" if c.startswith("photo") else c for i, c in enumerate(cl["a"])]}
+    wide = photo_bootstrap(labels, cl, {"m": [{"a": s}]}, n_boot=300)["methods"]["m"]["a"]
+    narrow = photo_bootstrap(labels, iid, {"m": [{"a": s}]}, n_boot=300)["methods"]["m"]["a"]
+    assert wide["hi"] - wide["lo"] > 2 * (narrow["hi"] - narrow["lo"])
+
+
+def test_unknown_metric_is_refused():
+    _, labels, cl = _world()
+    with pytest.raises(ValueError, match="metric must be one of"):
+        photo_bootstrap(labels, cl, {"m": [{f: labels[f] + 0.0 for f in labels}]}, metric="F1")
