@@ -14,6 +14,7 @@ Seed 0 of the preset's own stage 1 (10 epochs at lr1 0.001) is the checkpoint sh
 """
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -54,12 +55,21 @@ def arm_name(s1: str, s2: dict) -> str:
 
 
 def stage1_checkpoint(s1: str, seed: int) -> Path:
+    """The stage-1 checkpoint of an arm and seed, trained here if missing (a lock file keeps two processes of
+    this script from training the same one: the second waits)."""
     path = RUNS / f"{s1}_s{seed}" / "stage1.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
     if s1 == "e10_lr0.001" and seed == 0 and not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(SHIPPED_CHECKPOINTS / "stage1.pt", path)
+    lock = path.with_suffix(".lock")
+    while lock.exists() and Path(f"/proc/{lock.read_text().strip()}").exists():
+        time.sleep(10)
     if not path.exists() or load_checkpoint(path)["epoch"] < make_config("mini", **STAGE1[s1]).epochs1:
-        stage1(make_config("mini", seed=seed, out=str(path.parent), **STAGE1[s1]))
+        lock.write_text(str(os.getpid()))
+        try:
+            stage1(make_config("mini", seed=seed, out=str(path.parent), **STAGE1[s1]))
+        finally:
+            lock.unlink()
     return path
 
 
@@ -102,7 +112,11 @@ if __name__ == "__main__":
     p.add_argument("--reading", default="aux", help="stage-2 reading for groups that do not set one")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--table", action="store_true")
+    p.add_argument("--stage1-only", nargs="+", default=[], metavar="ARM", help="train these stage-1 arms only")
     a = p.parse_args()
+    for s1 in a.stage1_only:
+        for seed in a.seeds:
+            stage1_checkpoint(s1, seed)
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     for group in a.group:
         for s1, s2 in GROUPS[group]:

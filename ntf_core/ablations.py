@@ -7,12 +7,16 @@ Figure 3, the terms of L_tra (eq. 4): full NTF; without L_ort (lambda = 0); with
 Figure 4a, the fakes of stage 2: from the training GAN or from a diffusion model (stage 1 shared: full NTF's).
 Figure 4b, the real images of stage 1: those of a few source photos, or as many images spread over all photos
 (the course's stand-in for the paper's number of LSUN categories); stage 2 as in full NTF.
+"L_d" (the course's, not the paper's): stage 2 without L_ext (gamma * L_ce alone), and with the verdict read from e
+(``reading="e"``), both on full NTF's stage 1: does what L_ext trains reach the scores?
 
 Choices, written down because the paper does not say them:
 - ntf-mini has no diffusion training split. The DM fakes of Figure 4a are ``n_fakes`` fakes drawn at random from
   one DM test folder, and every detector of every figure is scored on ``n_test`` images of each label of each
   test folder drawn across source photographs (``data.stratified_subset``) from the images no detector trained
-  on (n_fakes + n_test <= folder size is checked, and Figure 4a refuses n_test=None).
+  on (n_fakes + n_test <= folder size is checked, and Figure 4a refuses n_test=None). Those draws use seed 0
+  whatever ``base.seed``, so every seed is scored on the same images (paired); the training draws (Figure 4a's
+  reals, Figure 4b's photographs) follow ``base.seed``, so the spread over seeds includes which photographs.
 - A variant trained on fewer images gets proportionally more epochs, so that every variant takes about the same
   number of optimiser steps (whole batches) as full NTF (otherwise "fewer images" would also mean "less
   training"). Figure 4a's 400 reals are drawn at random from all training photographs.
@@ -36,6 +40,8 @@ from .metrics import detection_metrics
 from .train import load_checkpoint, stage1, stage2, training_samples
 
 FIGURE3 = {"full NTF": {}, "w/o L_ort": {"lam": 0.0}, "w/o L_het, L_ort": {"lam": 0.0, "het_weight": 0.0}}
+# Not a figure of the paper: the terms of eq. 7 and what the verdict reads (stage 2 only, on full NTF's stage 1)
+FIGURE_LD = {"w/o L_ext": {"ext_weight": 0.0}, "verdict on e": {"reading": "e"}}
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_")
@@ -84,24 +90,29 @@ def _train(cfg: Config, stage1_train: Path | None, stage2_train: Path, stage1_ch
     return stage2(cfg.replace(train_dir=str(stage2_train)))
 
 
-def _record(ckpt2: Path, tests: dict, overrides: dict) -> dict:
+def _record(ckpt2: Path, tests: dict, overrides: dict, scores: dict | None = None) -> dict:
     from .baselines import NTF
     ck2 = load_checkpoint(ckpt2, "stage2")
     ck1 = load_checkpoint(ck2["stage1"]["path"], "stage1")
     det = NTF(ckpt2)
-    return {"rows": {g: detection_metrics(y, det.score(x)) for g, (x, y) in tests.items()},
-            "overrides": overrides, "stage1": ck1["history"][-1], "stage2": ck2["history"][-1],
-            "n_stage1": ck1["data"]["n"], "n_stage2": ck2["data"]["n"]}
+    s = {g: det.score(x) for g, (x, _) in tests.items()}
+    if scores is not None:
+        scores.update(s)
+    return {"rows": {g: detection_metrics(y, s[g]) for g, (_, y) in tests.items()},
+            "overrides": overrides, "stage1": ck1["history"][-1] if ck1["history"] else {},
+            "stage2": ck2["history"][-1], "n_stage1": ck1["data"]["n"], "n_stage2": ck2["data"]["n"]}
 
 
-def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4b"), n_fakes: int = 400,
-              n_test: int | None = 400, few_photos: int = 10, full_stage1: str = "", log=print) -> dict:
+def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4b", "L_d"), n_fakes: int = 400,
+              n_test: int | None = 400, few_photos: int = 10, full_stage1: str = "", log=print,
+              scores: dict | None = None) -> dict:
     """Train and score every variant of ``figures``; runs go to ``base.out/<figure>/<variant>`` and resume there.
 
     base: the config every variant starts from (``base.train_dir``: the training reals and GAN fakes).
     test_dirs: ``{generator: folder}`` scored for every variant (last ``n_test`` of each label).
     dm_dir: the diffusion folder whose first ``n_fakes`` fakes train Figure 4a's DM variant.
     full_stage1: a stage-1 checkpoint to use as full NTF's (e.g. the shipped one) instead of training it.
+    scores: a dict to receive every image's score, ``{figure: {variant: {generator: array}}}``.
     """
     from .experiments import load_images
     out = Path(base.out)
@@ -121,7 +132,7 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
         if n_fakes > min(len(reals), len(gan_fakes)):
             raise ValueError(f"n_fakes={n_fakes}: {base.train_dir} has {len(reals)} reals and {len(gan_fakes)} "
                              "fakes")
-        dm_train = sorted(random.Random(base.seed).sample(dm, n_fakes), key=lambda s: s.path)
+        dm_train = sorted(random.Random(0).sample(dm, n_fakes), key=lambda s: s.path)
     exclude = {s.path for s in dm_train}
     tests = {g: load_images(test_subset(scan(d, layout="cnndetection"), n_test, exclude))
              for g, d in test_dirs.items()}
@@ -132,19 +143,27 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
     def run(fig, name, cfg, stage1_train, stage2_train, overrides, stage1_checkpoint=""):
         t0 = time.perf_counter()
         ckpt2 = _train(cfg, stage1_train, stage2_train, stage1_checkpoint)
-        results.setdefault(fig, {})[name] = rec = _record(ckpt2, tests, overrides)
+        here = None if scores is None else scores.setdefault(fig, {}).setdefault(name, {})
+        results.setdefault(fig, {})[name] = rec = _record(ckpt2, tests, overrides, here)
         rec["seconds"] = time.perf_counter() - t0
         ap = np.mean([r["AP"] for r in rec["rows"].values()])
         log(f"Figure {fig} / {name}: mean AP {ap:.3f} ({rec['seconds']:.0f} s)")
 
-    if "3" in figures or "4a" in figures:  # full NTF is Figure 3's reference and Figure 4a's stage 1
+    if {"3", "4a", "L_d"} & set(figures):  # full NTF: Figure 3's and L_d's reference, Figure 4a's stage 1
         run("3", "full NTF", full_cfg, base.train_dir, base.train_dir, {}, full_stage1)
     if "3" in figures:
         for name, overrides in list(FIGURE3.items())[1:]:
             cfg = base.replace(out=str(out / "3" / _slug(name)), **overrides)
             run("3", name, cfg, base.train_dir, base.train_dir, overrides)
+    stage1_ckpt = full_stage1 or str(full_dir / "stage1.pt")
+    if "L_d" in figures:
+        results["L_d"] = {"full NTF": results["3"]["full NTF"]}
+        if scores is not None:
+            scores["L_d"] = {"full NTF": scores["3"]["full NTF"]}
+        for name, overrides in FIGURE_LD.items():
+            run("L_d", name, base.replace(out=str(out / "L_d" / _slug(name)), **overrides), None, base.train_dir,
+                overrides, stage1_ckpt)
     if "4a" in figures:
-        stage1_ckpt = full_stage1 or str(full_dir / "stage1.pt")
         epochs2 = _scaled_epochs(base.epochs2, len(train), 2 * n_fakes, base.batch_size)
         # reals drawn across every training photograph (the first n by name would be a handful of photographs)
         some_reals = stratified_subset(reals, n_fakes, base.seed)

@@ -41,6 +41,34 @@ class SpectrumClassifier:
         return self.model.predict_proba(self.features(images))[:, 1]
 
 
+class LowFrequencyProbe:
+    """A content-parity control, not a detector from the literature: a logistic regression on what survives
+    heavy blurring, each image's per-channel mean and standard deviation and its 4x4 thumbnail (54 numbers).
+
+    Trained on real vs the training generator like every method here, it shows how much of each test row colour
+    and coarse content alone explain: a row it scores well above chance is one where real and fake differ in
+    more than forensic traces (ntf-mini's generators are small and their colours drift from the photographs').
+    """
+
+    name, paper = "low-freq probe", "content-parity control (colour statistics + 4x4 thumbnail)"
+
+    def __init__(self, C: float = 1.0, seed: int = 0):
+        self.model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=3000, random_state=seed))
+
+    @staticmethod
+    def features(images: torch.Tensor) -> np.ndarray:
+        x = images.float()
+        thumb = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
+        return torch.cat([x.mean((2, 3)), x.std((2, 3)), thumb], 1).double().numpy()
+
+    def fit(self, images: torch.Tensor, labels) -> "LowFrequencyProbe":
+        self.model.fit(self.features(images), np.asarray(labels))
+        return self
+
+    def score(self, images: torch.Tensor) -> np.ndarray:
+        return self.model.predict_proba(self.features(images))[:, 1]
+
+
 class LinearProbe:
     """UnivFD-style (Ojha et al. 2023): a linear classifier on a frozen pretrained feature space.
 

@@ -17,22 +17,36 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .baselines import NTF, LinearProbe, SpectrumClassifier, Wang2020
-from .data import load_tensor, scan, stratified_subset
+from .baselines import NTF, LinearProbe, LowFrequencyProbe, SpectrumClassifier, Wang2020
+from .data import cluster_of, load_tensor, scan, stratified_subset
 from .metrics import average_row, detection_metrics, family_rows
 
 METHODS = ("NTF", "spectrum", "linear probe", "Wang2020")
+CONTROLS = ("low-freq probe",)  # not detectors: what colour and coarse content alone explain (data card)
 
 # The paper's headline average APs (%) per family, trained on ProGAN (quoted in issue 4 from the paper's abstract
 # and tables): what ntf-mini's family averages are printed beside.
 PAPER_FAMILY_AP = {"gan": 99.91, "diffusion": 91.16, "multistep": 97.32}
 
 
+def pick(samples, limit=None, seed: int = 0) -> list:
+    """``limit`` samples of each label (reals first) drawn across source photographs (``data.stratified_subset``),
+    or all of them."""
+    return [s for lab in (0, 1) for s in stratified_subset([s for s in samples if s.label == lab], limit, seed)]
+
+
 def load_images(samples, limit=None, seed: int = 0):
-    """Images of ``samples`` as one float tensor and their labels (reals first): ``limit`` of each label drawn
-    across source photographs (``data.stratified_subset``), or all."""
-    picked = [s for lab in (0, 1) for s in stratified_subset([s for s in samples if s.label == lab], limit, seed)]
+    """Images of ``pick(samples, limit, seed)`` as one float tensor, and their labels."""
+    picked = pick(samples, limit, seed)
     return load_tensor([s.path for s in picked]), np.array([s.label for s in picked])
+
+
+def labels_and_clusters(test_dirs: dict, n_test: int | None = None) -> tuple[dict, dict]:
+    """``({folder: labels}, {folder: cluster ids})`` of the images ``generalization`` scores in each folder, in
+    the same order: what ``bootstrap.photo_bootstrap`` resamples (reals by source photograph)."""
+    picked = {g: pick(scan(d, layout="cnndetection"), n_test) for g, d in test_dirs.items()}
+    return ({g: np.array([s.label for s in p]) for g, p in picked.items()},
+            {g: [cluster_of(s.path) for s in p] for g, p in picked.items()})
 
 
 def make_method(name: str, seed: int, wang_epochs: int, ntf_checkpoint=None):
@@ -44,19 +58,24 @@ def make_method(name: str, seed: int, wang_epochs: int, ntf_checkpoint=None):
         return LinearProbe(seed=seed)
     if name == "Wang2020":
         return Wang2020(epochs=wang_epochs, seed=seed)
-    raise ValueError(f"unknown method {name!r}: choose from {METHODS}")
+    if name == "low-freq probe":
+        return LowFrequencyProbe(seed=seed)
+    raise ValueError(f"unknown method {name!r}: choose from {METHODS + CONTROLS}")
 
 
 def generalization(train_dir, test_dirs: dict, ntf_checkpoint, seeds=(0,), methods=METHODS,
-                   wang_epochs: int = 5, n_train: int | None = None, n_test: int | None = None, log=print) -> dict:
-    """Train each method on ``train_dir`` (real vs the training generator; the first ``n_train`` of each label),
-    score each folder of ``test_dirs`` ({name: folder}, the first ``n_test`` images of each label)."""
+                   wang_epochs: int = 5, n_train: int | None = None, n_test: int | None = None, log=print,
+                   scores: dict | None = None, fitted: dict | None = None) -> dict:
+    """Train each method on ``train_dir`` (real vs the training generator; ``n_train`` of each label), score each
+    folder of ``test_dirs`` ({name: folder}; ``n_test`` of each label), subsets drawn across photographs.
+    ``scores``: a dict to receive every image's score, ``{method: {seed: {folder: array}}}`` (for intervals);
+    ``fitted``: a dict to receive every trained detector, ``{method: {seed: detector}}`` (for Figure 5)."""
     x_train, y_train = load_images(scan(train_dir, layout="cnndetection"), n_train)
     tests = {name: load_images(scan(d, layout="cnndetection"), n_test) for name, d in test_dirs.items()}
     results = {}
     for method in methods:
         results[method] = {}
-        for seed in (seeds if method in ("NTF", "Wang2020") else seeds[:1]):
+        for seed in (seeds if method in ("NTF", "Wang2020") else seeds[:1]):  # the others are deterministic
             if method == "NTF" and isinstance(ntf_checkpoint, dict) and seed not in ntf_checkpoint:
                 continue  # NTF seeds are the checkpoints given
             t0 = time.perf_counter()
@@ -67,7 +86,12 @@ def generalization(train_dir, test_dirs: dict, ntf_checkpoint, seeds=(0,), metho
             det = make_method(method, seed, wang_epochs, ckpt)
             if method != "NTF":
                 det.fit(x_train, y_train)
-            results[method][seed] = {g: detection_metrics(y, det.score(x)) for g, (x, y) in tests.items()}
+            s = {g: det.score(x) for g, (x, _) in tests.items()}
+            if scores is not None:
+                scores.setdefault(method, {})[seed] = s
+            if fitted is not None:
+                fitted.setdefault(method, {})[seed] = det
+            results[method][seed] = {g: detection_metrics(y, s[g]) for g, (_, y) in tests.items()}
             log(f"{method} seed {seed}: average AP {average_row(results[method][seed])['AP']:.3f} "
                 f"({time.perf_counter() - t0:.0f} s)")
     return results
@@ -93,11 +117,13 @@ def summary_table(results: dict, families: dict, column: str = "AP") -> tuple[li
 
 
 def robustness(detectors: dict, test_dirs: dict, grid: dict | None = None, n_test: int | None = None,
-               log=print) -> dict:
-    """Figure 5: each fitted detector ({name: object with ``score``}) on every test folder, every image perturbed
-    by each kind of ``grid`` ({kind: strengths}, default ``augment.PERTURBATIONS``) at each strength.
+               log=print, scores: dict | None = None) -> dict:
+    """Figure 5: each fitted detector ({name: object with ``score``}) on every test folder (``n_test`` of each
+    label, drawn across photographs), every image perturbed by each kind of ``grid`` ({kind: strengths}, default
+    ``augment.PERTURBATIONS``) at each strength.
 
-    Returns ``{kind: {str(strength): {method: row}}}``, rows averaged over the test folders (``average_row``).
+    Returns ``{kind: {str(strength): {method: row}}}``, rows averaged over the test folders (``average_row``);
+    ``scores`` receives every image's score, ``{kind: {str(strength): {method: {folder: array}}}}``.
     """
     from .augment import PERTURBATIONS, perturb
     grid = grid or PERTURBATIONS
@@ -108,9 +134,12 @@ def robustness(detectors: dict, test_dirs: dict, grid: dict | None = None, n_tes
         for strength in strengths:
             t0 = time.perf_counter()
             perturbed = {g: (perturb(x, kind, strength), y) for g, (x, y) in tests.items()}
+            s = {m: {g: det.score(x) for g, (x, _) in perturbed.items()} for m, det in detectors.items()}
+            if scores is not None:
+                scores.setdefault(kind, {})[str(strength)] = s
             out[kind][str(strength)] = {
-                m: average_row({g: detection_metrics(y, det.score(x)) for g, (x, y) in perturbed.items()})
-                for m, det in detectors.items()}
+                m: average_row({g: detection_metrics(y, s[m][g]) for g, (_, y) in perturbed.items()})
+                for m in detectors}
             log(f"{kind} {strength}: " + ", ".join(f"{m} {r['AP']:.3f}" for m, r in out[kind][str(strength)].items())
                 + f" ({time.perf_counter() - t0:.0f} s)")
     return out
