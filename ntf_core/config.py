@@ -64,6 +64,7 @@ class Config:
     compile: bool = False                # torch.compile the training step (first steps slower; GPUs)
     workers: int = 4                     # DataLoader workers
     cache_images: bool = False           # decode every image once into memory (small datasets)
+    cache_features: bool = False         # stage 2: frozen e of every image computed once (train.FrozenFeatures)
     out: str = "runs/paper"              # checkpoints and logs go here
     stage1_checkpoint: str = ""          # stage 2's input; default <out>/stage1.pt
     preset: str = "paper"
@@ -87,7 +88,7 @@ PRESETS = {
     "mini": dict(encoder="efficientnet_lite0", encoder_weights="imagenet", head_hidden=256,
                  train_dir=str(default_mini_root() / "train"), val_dir=str(default_mini_root() / "val"),
                  image_size=32, view_size=32, view_pad=4, contrast_crop=32, epochs1=10, epochs2=10,
-                 batch_size=256, lr1=0.001, lr2=0.1, warmup_epochs=1, workers=0, cache_images=True,
+                 batch_size=256, lr1=0.001, lr2=0.1, warmup_epochs=1, workers=0, cache_images=True, cache_features=True,
                  out="runs/mini", preset="mini"),
 }
 
@@ -152,7 +153,7 @@ def parse_sets(items: list[str]) -> dict:
 
 # fields added since the first checkpoints, with the value that reproduces what those checkpoints were made with
 # (a detector written before ``reading`` existed is a classifier on e)
-LEGACY = {"reading": "e", "hom_floor": 0.0, "ext_weight": 1.0}
+LEGACY = {"reading": "e", "hom_floor": 0.0, "ext_weight": 1.0, "cache_features": False}
 
 
 def from_dict(d: dict) -> Config:

@@ -311,3 +311,37 @@ def test_epochs1_zero_is_the_untouched_encoder(tmp_path):
     assert ck["epoch"] == 0 and ck["history"] == []
     assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in ck["model"].items())
     train.stage2(cfg)  # and stage 2 stands on it
+
+
+def test_frozen_features_are_the_encoder_outputs_and_refuse_what_they_cannot_cache(trained, tmp_path):
+    """cache_features: e of each image and of its mirror, the very values E gives; random crops cannot be cached."""
+    cfg, p1, _ = trained
+    trace, _, _ = train.load_trace_model(p1)
+    det = train.Detector(trace, cfg.head_dim, cfg.reading).eval()
+    samples = train.training_samples(cfg)[:6]
+    feats = train.FrozenFeatures(det, samples, cfg)
+    x = torch.stack([Images(samples, lambda v: v)[i][0] for i in range(6)]).float() / 255
+    with torch.no_grad():
+        assert torch.allclose(feats.e[:, 0], det.encoder(x), atol=1e-5)
+        assert torch.allclose(feats.e[:, 1], det.encoder(x.flip(-1)), atol=1e-5)
+    with pytest.raises(ValueError, match="contrast_crop 16 < image_size 32"):
+        train.FrozenFeatures(det, samples, cfg.replace(contrast_crop=16))
+    with pytest.raises(ValueError, match="needs every training image at exactly image_size = 64"):
+        train.FrozenFeatures(det, samples, cfg.replace(image_size=64, contrast_crop=64))
+
+
+def test_cached_and_uncached_stage2_learn_alike(trained, tmp_path):
+    """The cache changes the cost of an epoch, not what is learnt: both reach a similar loss and validation AP,
+    and the validation AP it logs from cached features is the AP of the checkpoint scored from images."""
+    cfg, p1, p2 = trained
+    c = cfg.replace(cache_features=False, out=str(tmp_path), stage1_checkpoint=str(p1))
+    cached = train.load_checkpoint(p2, "stage2")["history"][-1]
+    plain = train.load_checkpoint(train.stage2(c), "stage2")["history"][-1]
+    assert cfg.cache_features and abs(cached["total"] - plain["total"]) < 0.3
+    assert abs(cached["val_AP"] - plain["val_AP"]) < 0.15
+    from ntf_core.metrics import detection_metrics
+    val = train.scan(cfg.val_dir, layout="cnndetection")
+    det = train.build_detector(cfg)
+    det.load_state_dict(train.load_checkpoint(p2, "stage2")["model"])
+    ap = detection_metrics([s.label for s in val], train.score_samples(det, cfg, val))["AP"]
+    assert ap == pytest.approx(cached["val_AP"], abs=1e-6)
