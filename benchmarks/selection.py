@@ -24,6 +24,7 @@ import numpy as np
 from ntf_core.config import SHIPPED_CHECKPOINTS, make_config
 from ntf_core.data import default_mini_root, scan
 from ntf_core.evaluate import embed, load_detector
+from ntf_core.experiments import selection_table
 from ntf_core.metrics import collapse_stats, detection_metrics
 from ntf_core.train import load_checkpoint, load_trace_model, score_samples, stage1, stage2
 
@@ -94,16 +95,9 @@ def run_arm(s1: str, s2: dict, seed: int, reading: str) -> dict:
 
 
 def table(results: dict) -> str:
-    lines = ["| arm | seeds | val AP | val AUC | z_hom cos real | z_hom cos fake | cos(mean real, mean fake) |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name, seeds in results.items():
-        def ms(get):
-            v = np.array([get(r) for r in seeds.values()])
-            return f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}"
-        lines.append(f"| {name} | {len(seeds)} | {ms(lambda r: r['val']['AP'])} | {ms(lambda r: r['val']['AUC'])} | "
-                     f"{ms(lambda r: r['z_hom']['cos_real'])} | {ms(lambda r: r['z_hom']['cos_fake'])} | "
-                     f"{ms(lambda r: r['z_hom']['cos_means'])} |")
-    return "\n".join(lines)
+    headers, rows = selection_table(results)
+    return "\n".join(["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+                     + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
 if __name__ == "__main__":

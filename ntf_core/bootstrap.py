@@ -100,3 +100,26 @@ def format_interval(cell: dict, percent: bool = True) -> str:
     k = 100 if percent else 1
     spread = f" ± {k * cell['std']:.1f}" if cell.get("seeds", 1) > 1 else ""
     return f"{k * cell['mean']:.1f}{spread} [{k * cell['lo']:.1f}, {k * cell['hi']:.1f}]"
+
+
+def verdict(cell: dict, names=("ahead", "behind")) -> str:
+    """What a paired difference supports: the first name if its interval is above 0, the second if below,
+    "within noise" if it holds 0."""
+    return names[0] if cell["lo"] > 0 else names[1] if cell["hi"] < 0 else "within noise"
+
+
+def interval_table(boot: dict, rows=None) -> tuple[list[str], list[list]]:
+    """Headers and rows of a ``photo_bootstrap`` result: one row per folder / group average, one column per
+    method, cells "mean ± std [lo, hi]" in %."""
+    methods = list(boot["methods"])
+    rows = rows or list(boot["methods"][methods[0]])
+    return (["", *methods], [[r, *(format_interval(boot["methods"][m][r]) for m in methods)] for r in rows])
+
+
+def difference_table(boot: dict, rows=None) -> tuple[list[str], list[list]]:
+    """Headers and rows of the paired differences of a ``photo_bootstrap`` result: per row and difference,
+    "mean [lo, hi]" in points and what the interval supports."""
+    diffs = list(boot["differences"])
+    rows = rows or list(boot["differences"][diffs[0]])
+    cell = lambda d: f"{100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] {verdict(d)}"
+    return (["", *diffs], [[r, *(cell(boot["differences"][d][r]) for d in diffs)] for r in rows])

@@ -162,3 +162,20 @@ def load_results(path) -> dict:
     return {m: {int(s): r for s, r in seeds.items()} for m, seeds in raw.items()}
 
 
+
+
+def selection_table(results: dict, arms=None) -> tuple[list[str], list[list]]:
+    """Headers and rows of a model-selection table (benchmarks/selection.py's ``selection.json``): per arm the
+    number of seeds, validation AP and ROC-AUC (mean ± std over seeds, ddof 1) and z_hom's collapse statistics
+    on the validation crops. ``arms``: the arm names to show, in order (default: all)."""
+    def ms(runs, get):
+        v = np.array([get(r) for r in runs])
+        return f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}"
+    rows = []
+    for name in arms or results:
+        runs = list(results[name].values())
+        rows.append([name, len(runs), ms(runs, lambda r: r["val"]["AP"]), ms(runs, lambda r: r["val"]["AUC"]),
+                     ms(runs, lambda r: r["z_hom"]["cos_real"]), ms(runs, lambda r: r["z_hom"]["cos_fake"]),
+                     ms(runs, lambda r: r["z_hom"]["cos_means"])])
+    return (["arm", "seeds", "val AP", "val AUC", "z_hom cos, reals", "z_hom cos, fakes", "cos(mean real, mean fake)"],
+            rows)

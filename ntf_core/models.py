@@ -207,7 +207,8 @@ class Detector(nn.Module):
         self.encoder, self.hom = trace.encoder, trace.hom
         self.aux = MLPHead(trace.encoder.embed_dim, head_dim, trace.head_hidden)
         self.classifier = nn.Linear({"aux": head_dim, "trace": 1, "e": trace.encoder.embed_dim}[reading], 1)
-        self.register_buffer("natural_trace", torch.zeros(head_dim))
+        # stored in the checkpoint only where it is read (detectors written before readings existed have none)
+        self.register_buffer("natural_trace", torch.zeros(head_dim), persistent=reading == "trace")
         self.freeze()
 
     def freeze(self):
@@ -222,6 +223,12 @@ class Detector(nn.Module):
         self.encoder.eval()
         self.hom.eval()
         return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's; a natural trace stored by a detector that does not read it is ignored."""
+        if self.reading != "trace":
+            state_dict = {k: v for k, v in state_dict.items() if k != "natural_trace"}
+        return super().load_state_dict(state_dict, strict, assign)
 
     def logit(self, e: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
         """The verdict's logit from e (and its auxiliary feature z = aux(e), computed here when not given)."""

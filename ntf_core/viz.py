@@ -349,14 +349,24 @@ def saliency_overlay(images: torch.Tensor, maps, alpha: float = 0.6) -> torch.Te
 
 
 def grouped_bars(groups: dict, title: str = "", y_title: str = "AP (%)", chance: float | None = 50.0,
-                 percent: bool = True):
+                 percent: bool = True, intervals: dict | None = None):
     """Grouped bar chart: ``groups`` is {x label: {series: value}}; values in [0, 1] shown in % when ``percent``.
-    A dotted line marks ``chance`` (the paper's Figures 3 and 4 layout)."""
+    A dotted line marks ``chance`` (the paper's Figures 3 and 4 layout). ``intervals``: {x label: {series:
+    (lo, hi)}}, drawn as error bars (e.g. a photo-bootstrap interval)."""
     import plotly.graph_objects as go
     series = list(dict.fromkeys(s for g in groups.values() for s in g))
     k = 100 if percent else 1
-    fig = go.Figure([go.Bar(name=s, x=list(groups), y=[k * groups[g][s] if s in groups[g] else None
-                                                        for g in groups]) for s in series])
+
+    def bar(s):
+        y = [k * groups[g][s] if s in groups[g] else None for g in groups]
+        err = None
+        if intervals is not None:
+            lo = [k * intervals[g][s][0] for g in groups]
+            hi = [k * intervals[g][s][1] for g in groups]
+            err = {"type": "data", "symmetric": False, "array": [h - v for h, v in zip(hi, y)],
+                   "arrayminus": [v - m for v, m in zip(y, lo)]}
+        return go.Bar(name=s, x=list(groups), y=y, error_y=err)
+    fig = go.Figure([bar(s) for s in series])
     if chance is not None:
         fig.add_hline(y=chance, line_dash="dot", line_color="grey", annotation_text="chance")
     fig.update_layout(barmode="group", title=title, yaxis_title=y_title, height=380,

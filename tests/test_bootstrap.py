@@ -71,3 +71,17 @@ def test_unknown_metric_is_refused():
     _, labels, cl = _world()
     with pytest.raises(ValueError, match="metric must be one of"):
         photo_bootstrap(labels, cl, {"m": [{f: labels[f] + 0.0 for f in labels}]}, metric="F1")
+
+
+def test_tables_say_what_the_intervals_support():
+    from ntf_core.bootstrap import difference_table, interval_table, verdict
+    assert verdict({"lo": 0.01, "hi": 0.2}) == "ahead" and verdict({"lo": -0.2, "hi": -0.01}) == "behind"
+    assert verdict({"lo": -0.01, "hi": 0.2}) == "within noise"
+    rng, labels, cl = _world()
+    runs = {"a": [{f: labels[f] + 0.0 for f in labels}], "b": [{f: labels[f] * 0.2 + rng.random(80) for f in labels}],
+            "c": [{f: labels[f] * 0.2 + rng.random(80) for f in labels}]}
+    boot = photo_bootstrap(labels, cl, runs, n_boot=100)
+    headers, rows = interval_table(boot)
+    assert headers == ["", "a", "b", "c"] and rows[-1][0] == "average" and rows[-1][1] == "100.0 [100.0, 100.0]"
+    headers, rows = difference_table(boot)
+    assert headers == ["", "a - b", "a - c"] and rows[-1][1].endswith("ahead")

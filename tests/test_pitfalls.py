@@ -6,6 +6,7 @@ import torch
 from ntf_core.ablations import make_folder
 from ntf_core.config import make_config
 from ntf_core.data import by_photo, load_tensor, mini_test_dirs, photo_of, scan
+from ntf_core.experiments import pick
 from ntf_core.metrics import calibration, oracle_accuracy
 from ntf_core.pitfalls import (
     _jpeg_where,
@@ -64,16 +65,12 @@ def test_threshold_report_agrees_with_the_metrics():
     report, pooled = threshold_report(Brightness(), dirs, n_test=20, bins=5)
     assert len(pooled["labels"]) == len(pooled["scores"]) == 80
     for g, r in report.items():
-        x = load_tensor([s.path for s in _first(scan(dirs[g], layout="cnndetection"), 20)])
+        x = load_tensor([s.path for s in pick(scan(dirs[g], layout="cnndetection"), 20)])  # what it scored
         y = [0] * 20 + [1] * 20
         s = Brightness().score(x)
         assert (r["oracle ACC"], r["oracle threshold"]) == pytest.approx(oracle_accuracy(y, s))
         assert r["ECE"] == pytest.approx(calibration(y, s, 5)["ece"])
         assert r["oracle ACC"] >= r["ACC"]
-
-
-def _first(samples, n):
-    return [s for s in samples if s.label == 0][:n] + [s for s in samples if s.label == 1][:n]
 
 
 def test_photo_memory_splits_every_photo_in_half(small):
