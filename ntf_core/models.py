@@ -191,19 +191,23 @@ class Detector(nn.Module):
     reads is the ``reading`` (the paper says only that the detector judges "based on the proximity of images to
     the natural traces"; docs/METHOD.md has the choice and the validation table):
 
-    * ``"aux"``: a linear layer on the L2-normalised auxiliary feature z = aux(e), the space L_ext shapes;
-    * ``"trace"``: a 1-in, 1-out linear layer (the calibration L_ce trains) on d = 1 - cos(z, t), the cosine
+    * ``"aux"``: a linear layer on z / tau, z = aux(e) L2-normalised, the space L_ext shapes;
+    * ``"trace"``: a 1-in, 1-out linear layer (the calibration L_ce trains) on d / tau, d = 1 - cos(z, t) the cosine
       distance of z to the natural trace t, the mean direction of the stage-1 hom features of the real training
       images (a buffer, set by ``train.stage2`` before training);
+
+    Choice: tau is the temperature of eq. 5, so the classifier starts on the scale of L_ext's similarity logits
+    (cosines / tau); on unit vectors alone its weights must first grow tenfold, which 10 epochs at lr 0.1 did not
+    always allow (validation AP 0.65 for one stage-1 seed whose other seeds reached 0.86-0.88).
     * ``"e"``: a linear layer on the frozen e, which neither L_ext nor the hom features can reach (the literal
       reading of "an auxiliary head and a classifier head"; kept as an ablation).
     """
 
-    def __init__(self, trace: TraceModel, head_dim: int = 128, reading: str = "aux"):
+    def __init__(self, trace: TraceModel, head_dim: int = 128, reading: str = "aux", tau: float = 0.1):
         super().__init__()
         if reading not in READINGS:
             raise ValueError(f"Detector: reading must be one of {READINGS}, got {reading!r}")
-        self.reading = reading
+        self.reading, self.tau = reading, tau
         self.encoder, self.hom = trace.encoder, trace.hom
         self.aux = MLPHead(trace.encoder.embed_dim, head_dim, trace.head_hidden)
         self.classifier = nn.Linear({"aux": head_dim, "trace": 1, "e": trace.encoder.embed_dim}[reading], 1)
@@ -236,9 +240,9 @@ class Detector(nn.Module):
             return self.classifier(e).squeeze(1)
         z = F.normalize(self.aux(e) if z is None else z, dim=1)
         if self.reading == "aux":
-            return self.classifier(z).squeeze(1)
+            return self.classifier(z / self.tau).squeeze(1)
         distance = 1 - z @ F.normalize(self.natural_trace, dim=0)
-        return self.classifier(distance[:, None]).squeeze(1)
+        return self.classifier(distance[:, None] / self.tau).squeeze(1)
 
     def forward(self, x):
         return self.logit(self.encoder(x))

@@ -157,7 +157,7 @@ def build_trace_model(cfg: Config, pretrained: bool = True) -> TraceModel:
 
 def build_detector(cfg: Config) -> Detector:
     """An empty detector of ``cfg``'s shape, to load a stage-2 state dict into (no weights are fetched)."""
-    return Detector(build_trace_model(cfg, pretrained=False), cfg.head_dim, cfg.reading)
+    return Detector(build_trace_model(cfg, pretrained=False), cfg.head_dim, cfg.reading, cfg.tau)
 
 
 def make_optimizer(params, cfg: Config, lr: float, steps_per_epoch: int, epochs: int):
@@ -491,7 +491,7 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
     data = fingerprint(samples, cfg.train_dir)
     val = scan(cfg.val_dir, layout="cnndetection") if cfg.val_dir and dist.rank() == 0 else None
     torch.manual_seed(cfg.seed)
-    detector = Detector(trace, cfg.head_dim, cfg.reading).to(device)
+    detector = Detector(trace, cfg.head_dim, cfg.reading, cfg.tau).to(device)
     detector.natural_trace.copy_(natural_trace(detector, cfg, samples, device))
     if cuda and cfg.channels_last:
         detector = detector.to(memory_format=torch.channels_last)

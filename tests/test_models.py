@@ -105,8 +105,8 @@ def test_the_literal_reading_e_cannot_see_the_auxiliary_head():
 
 
 def test_trace_reading_is_the_distance_to_the_natural_trace():
-    """"trace": logit = w * (1 - cos(aux(e), t)) + b, so with w > 0 an image whose feature points along the
-    trace gets the lowest score."""
+    """"trace": logit = w * (1 - cos(aux(e), t)) / tau + b, so with w > 0 an image whose feature points along
+    the trace gets the lowest score."""
     det = _detector("trace")
     with torch.no_grad():
         det.classifier.weight.fill_(2.0)
@@ -114,6 +114,6 @@ def test_trace_reading_is_the_distance_to_the_natural_trace():
         e = det.encoder(torch.rand(3, 3, 32, 32))
         z = det.aux(e)
         d = 1 - torch.nn.functional.cosine_similarity(z, det.natural_trace[None], dim=1)
-        assert torch.allclose(det.logit(e), 2 * d - 1, atol=1e-6)
+        assert torch.allclose(det.logit(e), 2 * d / 0.1 - 1, atol=1e-4)
         along = det.natural_trace.repeat(2, 1)
         assert torch.allclose(det.logit(e[:2], along), torch.tensor([-1.0, -1.0]), atol=1e-6)

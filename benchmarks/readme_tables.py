@@ -1,0 +1,78 @@
+"""The README's results tables, printed from the stored results (data_samples/results/), so that every number in
+the README comes from a file a benchmark wrote. Paste the output into README.md after a rerun.
+
+    python benchmarks/readme_tables.py
+"""
+import json
+
+from ntf_core.bootstrap import format_interval, verdict
+from ntf_core.data import default_mini_root
+
+R = default_mini_root().parent / "results"
+ROWS = {"gan average": "GAN (dcgan*, sngan, stylegan)", "diffusion average": "diffusion (ddpm, ddim, pndm)",
+        "multistep average": "multi-step (gan_gan, gan_dm, dm_gan)",
+        "shares the LDM average": "the five that share one latent diffusion model",
+        "other models average": "the four others (dcgan*, sngan, stylegan, gan_gan)", "average": "all nine"}
+PAPER = {"gan average": "99.91", "diffusion average": "91.16", "multistep average": "97.32"}
+
+
+def generalization():
+    boot = json.loads((R / "generalization_intervals.json").read_text())
+    for metric in ("AP", "AUC"):
+        b = boot[metric]
+        methods = list(b["methods"])
+        print(f"\n{metric} (%): mean ± std over seeds [95 % photo-bootstrap interval]\n")
+        print("| test generators | " + " | ".join(methods) + (" | paper's NTF |" if metric == "AP" else " |"))
+        print("|---" * (len(methods) + 1 + (metric == "AP")) + "|")
+        for r, label in ROWS.items():
+            cells = [format_interval(b["methods"][m][r]) for m in methods]
+            print(f"| {label} | " + " | ".join(cells) + (f" | {PAPER.get(r, '')} |" if metric == "AP" else " |"))
+        print(f"\nNTF − each method, {metric} points, paired [95 % interval]: what it supports\n")
+        diffs = list(b["differences"])
+        print("| test generators | " + " | ".join(diffs) + " |")
+        print("|---" * (len(diffs) + 1) + "|")
+        for r, label in ROWS.items():
+            cells = [f"{100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] "
+                     f"{verdict(d, ('NTF ahead', 'NTF behind'))}" for d in (b["differences"][k][r] for k in diffs)]
+            print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def robustness():
+    rob = json.loads((R / "robustness.json").read_text())
+    print("\nRobustness: AP at the strongest setting of each perturbation, and the share of each method's margin "
+          "above chance (AP − 50) that is left\n")
+    res = rob["results"]
+    methods = list(next(iter(next(iter(res.values())).values())))
+    print("| perturbation | " + " | ".join(methods) + " |")
+    print("|---" * (len(methods) + 1) + "|")
+    for kind, by_s in res.items():
+        clean, last = next(iter(by_s)), list(by_s)[-1]
+        cells = []
+        for m in methods:
+            c, x = by_s[clean][m]["AP"], by_s[last][m]["AP"]
+            iv = rob["intervals"][kind][last][m]
+            cells.append(f"{100 * c:.1f} → {format_interval(iv)} ({100 * (x - 0.5) / (c - 0.5):.0f} % kept)")
+        print(f"| {kind} {last} | " + " | ".join(cells) + " |")
+
+
+def ablations():
+    abl = json.loads((R / "ablations.json").read_text())
+    print(f"\nAblations ({len(abl['seeds'])} seeds), average AP over the nine folders, and each variant minus the "
+          "figure's first, paired\n")
+    print("| figure | variant | average AP | − first variant |")
+    print("|---|---|---|---|")
+    for fig, b in abl["intervals"].items():
+        first = next(iter(b["methods"]))
+        for v, rows in b["methods"].items():
+            d = b["differences"].get(f"{first} - {v}")
+            diff = "" if d is None else (f"{-100 * d['mean']:+.1f} [{-100 * d['hi']:+.1f}, {-100 * d['lo']:+.1f}] "
+                                         f"{verdict({'lo': -d['hi'], 'hi': -d['lo']}, ('higher', 'lower'))}")
+            print(f"| {fig} | {v} | {format_interval(rows['average'])} | {diff} |")
+
+
+if __name__ == "__main__":
+    for part in (generalization, robustness, ablations):
+        try:
+            part()
+        except FileNotFoundError as err:
+            print(f"\n({part.__name__}: {err.filename} not written yet)")
