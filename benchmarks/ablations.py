@@ -15,11 +15,10 @@ import time
 from pathlib import Path
 
 from ntf_core.ablations import ablations
-from ntf_core.ablations import test_subset
 from ntf_core.bench.build import FAMILIES
 from ntf_core.bootstrap import photo_bootstrap
 from ntf_core.config import make_config
-from ntf_core.data import cluster_of, default_mini_root, mini_test_dirs, scan
+from ntf_core.data import cluster_of, default_mini_root, mini_test_dirs
 
 p = argparse.ArgumentParser()
 p.add_argument("--out", default=str(default_mini_root().parent / "results" / "ablations.json"))
@@ -32,18 +31,15 @@ p.add_argument("--n-boot", type=int, default=1000)
 a = p.parse_args()
 t0 = time.perf_counter()
 dirs = mini_test_dirs()
-runs, scores = {}, {}
+runs, scores, picked = {}, {}, {}
 for seed in a.seeds:
-    scores[seed] = {}
+    scores[seed], here = {}, {}
     runs[seed] = ablations(make_config("mini", seed=seed, out=f"{a.runs}/s{seed}"), dirs, dm_dir=dirs["ddpm"],
                            figures=a.figures, n_fakes=400, n_test=400, few_photos=10,
-                           full_stage1=a.full_stage1.format(seed=seed), scores=scores[seed])
-# the scored images (the same for every seed and variant: ablations draws them with seed 0)
-import random  # noqa: E402
-dm = [s for s in scan(dirs["ddpm"], layout="cnndetection") if s.label == 1]
-exclude = {s.path for s in random.Random(0).sample(dm, 400)}
-picked = {g: test_subset(scan(d, layout="cnndetection"), 400, exclude) for g, d in dirs.items()}
-picked = {g: [s for lab in (0, 1) for s in ps if s.label == lab] for g, ps in picked.items()}  # load_images order
+                           full_stage1=a.full_stage1.format(seed=seed), scores=scores[seed], picked=here)
+    if picked and here != picked:
+        raise RuntimeError("the scored images differ between seeds; the paired bootstrap needs the same ones")
+    picked = here
 labels = {g: [s.label for s in ps] for g, ps in picked.items()}
 clusters = {g: [cluster_of(s.path) for s in ps] for g, ps in picked.items()}
 fams = {**FAMILIES, "shares the LDM": ["ddpm", "ddim", "pndm", "gan_dm", "dm_gan"],

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ntf_core.bench.generators import FAMILIES
+from ntf_core.bench.build import FAMILIES
 from ntf_core.bootstrap import photo_bootstrap
 from ntf_core.config import make_config
 from ntf_core.data import default_mini_root, mini_test_dirs

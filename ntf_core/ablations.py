@@ -105,16 +105,17 @@ def _record(ckpt2: Path, tests: dict, overrides: dict, scores: dict | None = Non
 
 def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4b", "L_d"), n_fakes: int = 400,
               n_test: int | None = 400, few_photos: int = 10, full_stage1: str = "", log=print,
-              scores: dict | None = None) -> dict:
+              scores: dict | None = None, picked: dict | None = None) -> dict:
     """Train and score every variant of ``figures``; runs go to ``base.out/<figure>/<variant>`` and resume there.
 
     base: the config every variant starts from (``base.train_dir``: the training reals and GAN fakes).
-    test_dirs: ``{generator: folder}`` scored for every variant (last ``n_test`` of each label).
-    dm_dir: the diffusion folder whose first ``n_fakes`` fakes train Figure 4a's DM variant.
+    test_dirs: ``{generator: folder}`` scored for every variant (``n_test`` of each label, ``test_subset``).
+    dm_dir: the diffusion folder ``n_fakes`` of whose fakes (drawn with seed 0) train Figure 4a's DM variant.
     full_stage1: a stage-1 checkpoint to use as full NTF's (e.g. the shipped one) instead of training it.
     scores: a dict to receive every image's score, ``{figure: {variant: {generator: array}}}``.
+    picked: a dict to receive the scored samples, ``{generator: [Sample, ...]}`` in the order of those scores.
     """
-    from .experiments import load_images
+    from .experiments import load_images, pick
     out = Path(base.out)
     train = training_samples(base)
     reals = [s for s in train if s.label == 0]
@@ -125,8 +126,8 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
             raise ValueError("Figure 4a needs dm_dir, a folder of diffusion fakes to train on")
         dm = [s for s in scan(dm_dir, layout="cnndetection") if s.label == 1]
         if not n_test:
-            raise ValueError("Figure 4a needs n_test: the DM folder's first n_fakes fakes are trained on, so only "
-                             "a tail of every test folder may be scored")
+            raise ValueError("Figure 4a needs n_test: n_fakes of the DM folder's fakes are trained on, so only "
+                             "a subset of the others may be scored")
         if n_fakes + n_test > len(dm):
             raise ValueError(f"{dm_dir}: {len(dm)} fakes cannot give {n_fakes} to train on and {n_test} to test")
         if n_fakes > min(len(reals), len(gan_fakes)):
@@ -134,8 +135,10 @@ def ablations(base: Config, test_dirs: dict, dm_dir=None, figures=("3", "4a", "4
                              "fakes")
         dm_train = sorted(random.Random(0).sample(dm, n_fakes), key=lambda s: s.path)
     exclude = {s.path for s in dm_train}
-    tests = {g: load_images(test_subset(scan(d, layout="cnndetection"), n_test, exclude))
-             for g, d in test_dirs.items()}
+    chosen = {g: pick(test_subset(scan(d, layout="cnndetection"), n_test, exclude)) for g, d in test_dirs.items()}
+    if picked is not None:
+        picked.update(chosen)
+    tests = {g: load_images(ps) for g, ps in chosen.items()}
     results: dict = {}
     full_dir = out / "3" / _slug("full NTF")
     full_cfg = base.replace(out=str(full_dir))

@@ -12,7 +12,9 @@ serves every folder of a replicate; methods are scored on the same replicates, s
     boot["differences"]["NTF - Wang2020"]["gan average"]  -> {"mean", "lo", "hi", "excludes_0"}
 
 Each resampled test set is scored with scikit-learn's AP / ROC-AUC with ``sample_weight`` = how often each image
-was drawn (the same numbers as scoring the duplicated set). "mean" and "std" are over seeds (std with ddof 1;
+was drawn (the same numbers as scoring the duplicated set). With only 8 photographs the percentile interval is
+approximate, and if anything too narrow (a bootstrap of k clusters underestimates the spread by about
+sqrt((k - 1) / k), 7 % for k = 8): read an interval that barely excludes 0 as a weak result. "mean" and "std" are over seeds (std with ddof 1;
 0 for one seed); "lo"/"hi" the 2.5 and 97.5 percentiles over replicates of the seed-averaged value, so the
 interval is about the test photographs and fakes; the spread over seeds is the separate "std".
 """
@@ -24,21 +26,35 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 METRICS = {"AP": average_precision_score, "AUC": roc_auc_score}
 
 
+def _draw(rng, n: int, n_boot: int) -> np.ndarray:
+    """[n_boot, n] counts: n draws with replacement from n items, per replicate."""
+    return rng.multinomial(n, np.full(n, 1 / n), size=n_boot)
+
+
 def replicate_weights(labels: dict, clusters: dict, n_boot: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """``{folder: [n_boot, n] int weights}``: reals by cluster (one draw of the real clusters per replicate, shared
-    by every folder), fakes image by image within their folder. labels / clusters: ``{folder: array}``."""
+    """``{folder: [n_boot, n] int weights}``: reals by cluster, fakes image by image within their folder.
+    labels / clusters: ``{folder: array}``. When every folder holds the same real clusters (ntf-mini: the same 8
+    photographs), one draw of them per replicate serves every folder (so differences between folders and methods
+    are paired); otherwise each folder's real clusters are drawn on their own."""
     rng = np.random.default_rng(seed)
-    real_ids = sorted({c for f in labels for c, y in zip(clusters[f], labels[f]) if y == 0})
-    index = {c: i for i, c in enumerate(real_ids)}
-    real_counts = rng.multinomial(len(real_ids), np.full(len(real_ids), 1 / len(real_ids)), size=n_boot)
+    for f, y in labels.items():
+        if not (np.asarray(y) == 0).any() or not (np.asarray(y) == 1).any():
+            raise ValueError(f"{f}: a test folder needs real and fake images to be resampled")
+    real_sets = {f: sorted({c for c, y in zip(clusters[f], labels[f]) if y == 0}) for f in labels}
+    shared = len({tuple(v) for v in real_sets.values()}) == 1
+    common = next(iter(real_sets.values()))
+    common_counts = _draw(rng, len(common), n_boot) if shared else None
     out = {}
     for f, y in labels.items():
         y = np.asarray(y)
+        ids = real_sets[f]
+        counts = common_counts if shared else _draw(rng, len(ids), n_boot)
+        index = {c: i for i, c in enumerate(ids)}
         w = np.zeros((n_boot, len(y)), dtype=np.int64)
         reals = np.flatnonzero(y == 0)
-        w[:, reals] = real_counts[:, [index[clusters[f][i]] for i in reals]]
+        w[:, reals] = counts[:, [index[clusters[f][i]] for i in reals]]
         fakes = np.flatnonzero(y == 1)
-        w[:, fakes] = rng.multinomial(len(fakes), np.full(len(fakes), 1 / len(fakes)), size=n_boot)
+        w[:, fakes] = _draw(rng, len(fakes), n_boot)
         out[f] = w
     return out
 

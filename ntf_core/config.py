@@ -37,7 +37,7 @@ class Config:
     view_size: int = 224                 # stage-1 views: random crops of this size (choice, see augment.py)
     view_pad: int = 0                    # reflect-pad views by this many px before cropping (random shifts)
     contrast_crop: int = 32              # stage-2 auxiliary branch: random crops of this size (paper: 32 px)
-    max_images: int = 0                  # use only the first n images of each label (0: all); for quick runs
+    max_images: int = 0                  # use n images of each label, across photographs (0: all); quick runs
     # losses
     tau: float = 0.1                     # temperature of eqs. 1 and 5 (not printed in the paper; SimCLR/SupCon's)
     lam: float = 0.1                     # lambda of eq. 4

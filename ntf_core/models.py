@@ -195,12 +195,12 @@ class Detector(nn.Module):
     * ``"trace"``: a 1-in, 1-out linear layer (the calibration L_ce trains) on d / tau, d = 1 - cos(z, t) the cosine
       distance of z to the natural trace t, the mean direction of the stage-1 hom features of the real training
       images (a buffer, set by ``train.stage2`` before training);
+    * ``"e"``: a linear layer on the frozen e, which neither L_ext nor the hom features can reach (the literal
+      reading of "an auxiliary head and a classifier head"; kept as an ablation).
 
     Choice: tau is the temperature of eq. 5, so the classifier starts on the scale of L_ext's similarity logits
     (cosines / tau); on unit vectors alone its weights must first grow tenfold, which 10 epochs at lr 0.1 did not
     always allow (validation AP 0.65 for one stage-1 seed whose other seeds reached 0.86-0.88).
-    * ``"e"``: a linear layer on the frozen e, which neither L_ext nor the hom features can reach (the literal
-      reading of "an auxiliary head and a classifier head"; kept as an ablation).
     """
 
     def __init__(self, trace: TraceModel, head_dim: int = 128, reading: str = "aux", tau: float = 0.1):

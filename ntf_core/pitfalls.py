@@ -58,11 +58,13 @@ def traceless_folder(src_dir, dst, n: int | None = None) -> Path:
     photographs and each photograph's crops are dealt alternately, so both labels show the same photographs."""
     from .ablations import make_folder
     reals = [s for s in scan(src_dir, layout="cnndetection") if s.label == 0]
-    half = {0: [], 1: []}
+    half: dict[int, list] = {0: [], 1: []}
+    k = 0
     for crops in by_photo(stratified_subset(reals, 2 * n if n else None)).values():
-        for i, s in enumerate(crops):
-            half[i % 2].append(s)
-    return make_folder(dst, half[0], half[1])
+        for s in crops:  # one counter across photographs: the halves differ by at most one crop
+            half[k % 2].append(s)
+            k += 1
+    return make_folder(dst, half[0][:n] if n else half[0], half[1][:n] if n else half[1])
 
 
 def threshold_report(detector, test_dirs: dict, n_test: int | None = None, bins: int = 10) -> tuple[dict, dict]:

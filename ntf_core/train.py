@@ -42,6 +42,8 @@ from .models import Detector, TraceModel, make_encoder
 # config fields that may differ between a checkpoint and its resumed run (they do not change the numbers;
 # ``device`` does, through kernels and bf16 autocast, so exactness holds on one device type and thread count)
 RUN_ONLY = {"device", "out", "stage1_checkpoint", "cache_images", "val_dir", "compile"}
+# fields stage 1 never reads: a stage-1 checkpoint resumes whatever they are
+STAGE2_ONLY = {"reading", "ext_weight", "cache_features", "gamma", "lr2", "epochs2", "contrast_crop", "image_size"}
 
 
 # -- checkpoints -----------------------------------------------------------------------------------------------
@@ -202,8 +204,9 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def _check_resume(ckpt: dict, cfg: Config, data: dict, path) -> None:
     # fields added to Config since the checkpoint was written read as their defaults (from_dict)
-    old = {k: v for k, v in from_dict(ckpt["config"]).to_dict().items() if k not in RUN_ONLY}
-    new = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+    skip = RUN_ONLY | (STAGE2_ONLY if ckpt["kind"] == "stage1" else set())
+    old = {k: v for k, v in from_dict(ckpt["config"]).to_dict().items() if k not in skip}
+    new = {k: v for k, v in cfg.to_dict().items() if k not in skip}
     diff = {k: (old.get(k), new.get(k)) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
     if diff:
         raise ValueError(f"{path}: the checkpoint was made with another config {diff} (checkpoint, now); "
@@ -320,7 +323,7 @@ def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: C
     """L_d of one batch (eq. 7). Choice: the z_hom that join the contrast set are those of the global batch's
     real images, from the frozen stage-1 encoder and hom head on the full input (the paper does not say which
     real images' hom features are used)."""
-    x_crop = x if getattr(_unwrap(step), "features", False) else random_crops(x, cfg.contrast_crop)
+    x_crop = x if cfg.cache_features else random_crops(x, cfg.contrast_crop)
     with amp or nullcontext():
         logits, z, z_hom = step(x, x_crop)
     g = dist.gather
@@ -460,8 +463,8 @@ def _same_size(cfg: Config, samples: list[Sample]):
         for x, _, i in batch:
             if tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
                 raise ValueError(f"{samples[i].path}: {x.shape[-1]}x{x.shape[-2]} px, but cache_features needs "
-                                 f"every training image at exactly image_size = {cfg.image_size} px (stage 2 would "
-                                 "crop or resize it at random); set cache_features=false")
+                                 f"every training and validation image at exactly image_size = {cfg.image_size} px "
+                                 "(stage 2 would crop or resize it); set cache_features=false")
         return torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch]), [b[2] for b in batch]
     return collate
 
@@ -492,7 +495,8 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
     val = scan(cfg.val_dir, layout="cnndetection") if cfg.val_dir and dist.rank() == 0 else None
     torch.manual_seed(cfg.seed)
     detector = Detector(trace, cfg.head_dim, cfg.reading, cfg.tau).to(device)
-    detector.natural_trace.copy_(natural_trace(detector, cfg, samples, device))
+    if cfg.reading == "trace" and not (resume and path.exists()):  # a resumed run has it in its checkpoint
+        detector.natural_trace.copy_(natural_trace(detector, cfg, samples, device))
     if cuda and cfg.channels_last:
         detector = detector.to(memory_format=torch.channels_last)
     if cfg.cache_features:

@@ -360,11 +360,12 @@ def grouped_bars(groups: dict, title: str = "", y_title: str = "AP (%)", chance:
     def bar(s):
         y = [k * groups[g][s] if s in groups[g] else None for g in groups]
         err = None
-        if intervals is not None:
-            lo = [k * intervals[g][s][0] for g in groups]
-            hi = [k * intervals[g][s][1] for g in groups]
-            err = {"type": "data", "symmetric": False, "array": [h - v for h, v in zip(hi, y)],
-                   "arrayminus": [v - m for v, m in zip(y, lo)]}
+        if intervals is not None:  # a group without this series gets no bar and no error bar
+            lo = [k * intervals[g][s][0] if s in intervals.get(g, {}) else None for g in groups]
+            hi = [k * intervals[g][s][1] if s in intervals.get(g, {}) else None for g in groups]
+            err = {"type": "data", "symmetric": False,
+                   "array": [None if v is None or h is None else h - v for h, v in zip(hi, y)],
+                   "arrayminus": [None if v is None or m is None else v - m for v, m in zip(y, lo)]}
         return go.Bar(name=s, x=list(groups), y=y, error_y=err)
     fig = go.Figure([bar(s) for s in series])
     if chance is not None:

@@ -85,3 +85,13 @@ def test_tables_say_what_the_intervals_support():
     assert headers == ["", "a", "b", "c"] and rows[-1][0] == "average" and rows[-1][1] == "100.0 [100.0, 100.0]"
     headers, rows = difference_table(boot)
     assert headers == ["", "a - b", "a - c"] and rows[-1][1].endswith("ahead")
+
+
+def test_folders_with_other_real_clusters_are_resampled_on_their_own_and_empty_ones_refused():
+    _, labels, cl = _world()
+    cl["b"] = [c.replace("photo", "other") for c in cl["b"]]
+    w = replicate_weights(labels, cl, n_boot=30, seed=0)
+    assert (w["a"][:, :40].sum(1) == 40).all() and (w["b"][:, :40].sum(1) == 40).all()
+    assert not (w["a"][:, :40] == w["b"][:, :40]).all()
+    with pytest.raises(ValueError, match="b: a test folder needs real and fake"):
+        replicate_weights({"a": labels["a"], "b": np.zeros(5)}, {"a": cl["a"], "b": ["x"] * 5}, n_boot=2)

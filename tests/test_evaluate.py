@@ -96,3 +96,15 @@ def test_clear_errors(ckpt, small_tests, tmp_path, capsys):
     assert "x.png" in capsys.readouterr().err
     with pytest.raises(LayoutError, match="nowhere: no such folder"):
         evaluate_dirs(ckpt, [tmp_path / "nowhere"])
+
+
+def test_labels_and_clusters_follow_the_order_generalization_scores():
+    """The bootstrap's labels and photo ids line up with the images scored: same subset, same order."""
+    from ntf_core.data import cluster_of, mini_test_dirs, scan
+    from ntf_core.experiments import labels_and_clusters, load_images, pick
+    d = {"ddim": mini_test_dirs()["ddim"]}
+    labels, clusters = labels_and_clusters(d, 40)
+    samples = pick(scan(d["ddim"], layout="cnndetection"), 40)
+    _, y = load_images(scan(d["ddim"], layout="cnndetection"), 40)
+    assert (labels["ddim"] == y).all() and clusters["ddim"] == [cluster_of(s.path) for s in samples]
+    assert len(set(clusters["ddim"][:40])) == 8  # 40 reals from all 8 test photographs

@@ -90,3 +90,10 @@ def test_per_photo_fpr_counts_each_crop_once(small, tmp_path):
         crops = [s.path for s in scan(other) if s.label == 0 and photo_of(s.path) == photo]
         assert r["FPR"] == pytest.approx(float((Brightness().score(load_tensor(crops)) >= 0.5).mean()))
     assert per_photo_fpr(Brightness(), [other], min_crops=11) == {}
+
+
+def test_traceless_folder_halves_are_equal_on_odd_photographs(tmp_path):
+    from ntf_core.pitfalls import traceless_folder
+    out = traceless_folder(make_config("mini").train_dir, tmp_path / "t", n=200)
+    reals, fakes = len(list((out / "0_real").iterdir())), len(list((out / "1_fake").iterdir()))
+    assert reals == fakes == 200

@@ -324,7 +324,7 @@ def test_frozen_features_are_the_encoder_outputs_and_refuse_what_they_cannot_cac
         assert torch.allclose(feats.e[:, 1], det.encoder(x.flip(-1)), atol=1e-5)
     with pytest.raises(ValueError, match="contrast_crop 16 < image_size 32"):
         train.FrozenFeatures(det, samples, cfg.replace(contrast_crop=16))
-    with pytest.raises(ValueError, match="needs every training image at exactly image_size = 64"):
+    with pytest.raises(ValueError, match="needs every training and validation image at exactly image_size = 64"):
         train.FrozenFeatures(det, samples, cfg.replace(image_size=64, contrast_crop=64))
 
 
@@ -343,3 +343,12 @@ def test_cached_and_uncached_stage2_learn_alike(trained, tmp_path):
     det.load_state_dict(train.load_checkpoint(p2, "stage2")["model"])
     ap = detection_metrics([s.label for s in val], train.score_samples(det, cfg, val))["AP"]
     assert ap == pytest.approx(cached["val_AP"], abs=1e-6)
+
+
+def test_frozen_features_flip_about_half_the_time(trained):
+    cfg, p1, _ = trained
+    trace, _, _ = train.load_trace_model(p1)
+    feats = train.FrozenFeatures(train.Detector(trace, cfg.head_dim).eval(), train.training_samples(cfg)[:4], cfg)
+    torch.manual_seed(0)
+    flipped = [bool(torch.equal(feats[i % 4][0], feats.e[i % 4, 1])) for i in range(400)]
+    assert 150 < sum(flipped) < 250

@@ -78,11 +78,11 @@ def quality_lines(kid: dict, low_freq: dict, kid_subsets: int, n_test: int) -> l
           "content alone explain; 0.5 is chance.", ""]
     L += _markdown(["family", "generator", "low-frequency probe AP"],
                    [(fam, g, f"{low_freq[g]:.3f}") for fam, gs in FAMILIES.items() for g in gs if g in low_freq])
-    high = [g for g, v in low_freq.items() if v >= 0.6]
+    high = [g for g, v in low_freq.items() if abs(v - 0.5) >= 0.1]  # below chance would separate them too
     L += ["", f"**Reading it.** On {', '.join(f'`{g}`' for g in high) or 'no folder'} colour and content alone "
-          "separate real from fake well above chance, so a detector's AP on those rows is not all forensic trace; "
-          "on the others (AP near 0.5) the probe finds nothing, and what a detector scores there is not colour or "
-          "composition.", ""]
+          "separate real from fake far from chance, so a detector's AP on those rows is not all forensic trace; "
+          "on the others (AP within 0.1 of 0.5) the probe finds little, and what a detector scores there is "
+          "mostly not colour or composition.", ""]
     return L
 
 
