@@ -47,7 +47,7 @@ GROUPS = {  # (stage-1 arm, stage-2 overrides) per group
     "readings": [("e10_lr0.001", {"reading": r}) for r in ("aux", "trace", "e")],
     "readings_e3": [("e3_lr0.001", {"reading": r}) for r in ("aux", "trace", "e")],
     "stage1": [(s, {}) for s in ("e0", "e3_lr0.001", "e3_lr0.01", "e10_lr0.001")],
-    "remedy": [(s, {}) for s in ("e3_floor0.05", "e3_signed", "e3_square")],
+    "remedy": [(s, {}) for s in ("e3_floor0.05",)],  # beside e3_lr0.001 (same 3 epochs, no floor)
     "ext": [("e3_lr0.001", {"ext_weight": 0.0})],
 }
 
