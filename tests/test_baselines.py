@@ -58,7 +58,8 @@ def test_ntf_behind_the_same_interface():
     det = NTF(SHIPPED_CHECKPOINTS / "stage2.pt")
     samples = scan(MINI / "val")[::125]
     by_folder = score_samples(det.detector, det.cfg, samples)
-    np.testing.assert_allclose(det.score(load_tensor([s.path for s in samples])), by_folder, rtol=1e-5, atol=1e-6)
+    # float32 rounding of e, amplified by the 1 / tau of the aux reading: agreement to 1e-4 of a probability
+    np.testing.assert_allclose(det.score(load_tensor([s.path for s in samples])), by_folder, rtol=1e-4, atol=1e-5)
     with pytest.raises(NotImplementedError, match="ntf stage1"):
         det.fit(None, None)
 
