@@ -50,8 +50,9 @@ def robustness():
         cells = []
         for m in methods:
             c, x = by_s[clean][m]["AP"], by_s[last][m]["AP"]
-            iv = rob["intervals"][kind][last][m]
-            cells.append(f"{100 * c:.1f} → {format_interval(iv)} ({100 * (x - 0.5) / (c - 0.5):.0f} % kept)")
+            iv = rob.get("intervals")  # a run stored before intervals existed has none
+            shown = format_interval(iv[kind][last][m]) if iv else f"{100 * x:.1f}"
+            cells.append(f"{100 * c:.1f} → {shown} ({100 * (x - 0.5) / (c - 0.5):.0f} % kept)")
         print(f"| {kind} {last} | " + " | ".join(cells) + " |")
 
 
@@ -74,5 +75,5 @@ if __name__ == "__main__":
     for part in (generalization, robustness, ablations):
         try:
             part()
-        except FileNotFoundError as err:
-            print(f"\n({part.__name__}: {err.filename} not written yet)")
+        except (FileNotFoundError, KeyError) as err:
+            print(f"\n({part.__name__}: {getattr(err, 'filename', err)} missing)")
