@@ -65,7 +65,7 @@ def ablations():
     for fig, b in abl["intervals"].items():
         first = next(iter(b["methods"]))
         for v, rows in b["methods"].items():
-            d = b["differences"].get(f"{first} - {v}")
+            d = b["differences"].get(f"{first} - {v}", {}).get("average")
             diff = "" if d is None else (f"{-100 * d['mean']:+.1f} [{-100 * d['hi']:+.1f}, {-100 * d['lo']:+.1f}] "
                                          f"{verdict({'lo': -d['hi'], 'hi': -d['lo']}, ('higher', 'lower'))}")
             print(f"| {fig} | {v} | {format_interval(rows['average'])} | {diff} |")
