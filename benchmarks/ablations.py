@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from ntf_core.ablations import ablations
-from ntf_core.bench.build import FAMILIES
 from ntf_core.bootstrap import photo_bootstrap
 from ntf_core.config import make_config
 from ntf_core.data import cluster_of, default_mini_root, mini_test_dirs
+from ntf_core.experiments import report_groups
 
 p = argparse.ArgumentParser()
 p.add_argument("--out", default=str(default_mini_root().parent / "results" / "ablations.json"))
@@ -60,8 +60,7 @@ for seed in a.seeds:
     picked = here
 labels = {g: [s.label for s in ps] for g, ps in picked.items()}
 clusters = {g: [cluster_of(s.path) for s in ps] for g, ps in picked.items()}
-fams = {**FAMILIES, "shares the LDM": ["ddpm", "ddim", "pndm", "gan_dm", "dm_gan"],
-        "other models": ["dcgan", "sngan", "stylegan", "gan_gan"]}
+fams = report_groups(dirs)
 intervals = {}
 for fig in [f for f in ("3", "4a", "4b", "L_d") if f in runs[a.seeds[0]]]:
     variants = list(runs[a.seeds[0]][fig])

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ntf_core.bench.build import FAMILIES
 from ntf_core.bootstrap import photo_bootstrap
 from ntf_core.config import make_config
 from ntf_core.data import default_mini_root, mini_test_dirs
@@ -32,6 +31,7 @@ from ntf_core.experiments import (
     METHODS,
     generalization,
     labels_and_clusters,
+    report_groups,
     robustness,
     save_results,
 )
@@ -50,15 +50,6 @@ def ntf_checkpoints(pattern: str, seeds) -> dict:
             stage2(cfg)
         out[seed] = path
     return out
-
-
-def families(test_dirs) -> dict:
-    fams = {f: [g for g in gens if g in test_dirs] for f, gens in FAMILIES.items()}
-    # Figure 4a's caveat: five test folders come from the one latent diffusion model (ddpm, ddim, pndm sample it;
-    # gan_dm and dm_gan pass through it); the other four do not
-    fams["shares the LDM"] = ["ddpm", "ddim", "pndm", "gan_dm", "dm_gan"]
-    fams["other models"] = [g for g in test_dirs if g not in fams["shares the LDM"]]
-    return {f: g for f, g in fams.items() if g}
 
 
 if __name__ == "__main__":
@@ -83,7 +74,7 @@ if __name__ == "__main__":
         for g, s in r.items()}, **{f"labels|{g}": y for g, y in labels.items()},
         **{f"clusters|{g}": np.array(c) for g, c in clusters.items()})
     runs = {m: [scores[m][s] for s in sorted(scores[m])] for m in scores}
-    intervals = {metric: photo_bootstrap(labels, clusters, runs, families(dirs), metric, a.n_boot, reference="NTF")
+    intervals = {metric: photo_bootstrap(labels, clusters, runs, report_groups(dirs), metric, a.n_boot, reference="NTF")
                  for metric in ("AP", "AUC")}
     (RESULTS / "generalization_intervals.json").write_text(json.dumps(intervals, indent=1))
     print(f"generalisation written in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)

@@ -28,6 +28,19 @@ CONTROLS = ("low-freq probe",)  # not detectors: what colour and coarse content 
 # and tables): what ntf-mini's family averages are printed beside.
 PAPER_FAMILY_AP = {"gan": 99.91, "diffusion": 91.16, "multistep": 97.32}
 
+# the five ntf-mini test folders made with, or passed through, its one latent diffusion model (Figure 4a's caveat)
+LDM_FOLDERS = ("ddpm", "ddim", "pndm", "gan_dm", "dm_gan")
+
+
+def report_groups(generators) -> dict[str, list[str]]:
+    """The row groups of the results tables: ntf-mini's three families, then "shares the LDM" (``LDM_FOLDERS``) and
+    "other models", each restricted to ``generators`` (empty groups left out)."""
+    from .bench.build import FAMILIES
+    gens = list(generators)
+    groups = {**FAMILIES, "shares the LDM": list(LDM_FOLDERS),
+              "other models": [g for g in gens if g not in LDM_FOLDERS]}
+    return {k: [g for g in v if g in gens] for k, v in groups.items() if any(g in gens for g in v)}
+
 
 def pick(samples, limit=None, seed: int = 0) -> list:
     """``limit`` samples of each label (reals first) drawn across source photographs (``data.stratified_subset``),
