@@ -13,6 +13,7 @@ preset's own stage 1. Full NTF's stage 1 for seed s is the selection run's (``--
 runs/ablations.
 
     OMP_NUM_THREADS=2 python benchmarks/ablations.py [--seeds 0 1 2]
+    OMP_NUM_THREADS=2 python benchmarks/ablations.py --figures 4b --merge   # one figure into the stored file
 """
 import argparse
 import json
@@ -36,6 +37,8 @@ p.add_argument("--short-epochs1", type=int, default=3, help="stage-1 epochs of F
 p.add_argument("--short-stage1", default="runs/sel/e3_lr0.001_s{seed}/stage1.pt",
                help="full NTF's stage-1 checkpoint per seed for Figures 3 and 4b (a --short-epochs1 run)")
 p.add_argument("--n-boot", type=int, default=1000)
+p.add_argument("--merge", action="store_true",
+               help="keep the figures of an existing --out file that this run does not train (same seeds, n_test)")
 a = p.parse_args()
 t0 = time.perf_counter()
 dirs = mini_test_dirs()
@@ -66,6 +69,14 @@ for fig in [f for f in ("3", "4a", "4b", "L_d") if f in runs[a.seeds[0]]]:
     variants = list(runs[a.seeds[0]][fig])
     intervals[fig] = photo_bootstrap(labels, clusters, {v: [scores[s][fig][v] for s in a.seeds] for v in variants},
                                      fams, "AP", a.n_boot)
-Path(a.out).write_text(json.dumps({"seeds": a.seeds, "n_test": 400, "runs": {str(s): r for s, r in runs.items()},
-                                   "intervals": intervals}, indent=1))
+runs = {str(s): r for s, r in runs.items()}
+if a.merge and Path(a.out).exists():
+    old = json.loads(Path(a.out).read_text())
+    if old["seeds"] != a.seeds or old["n_test"] != 400:
+        raise SystemExit(f"--merge: {a.out} holds seeds {old['seeds']}, n_test {old['n_test']}; this run "
+                         f"{a.seeds}, 400")
+    runs = {s: {**old["runs"][s], **r} for s, r in runs.items()}
+    intervals = {**old["intervals"], **intervals}
+Path(a.out).write_text(json.dumps({"seeds": a.seeds, "n_test": 400, "runs": runs, "intervals": intervals},
+                                  indent=1))
 print(f"{a.out} written in {(time.perf_counter() - t0) / 60:.1f} min")

@@ -10,7 +10,8 @@ Writes what notebook 04 and the README read:
 and, with --robustness, Figure 5 for the same fitted detectors (every seed), on 200 images of each label per test
 folder drawn across photographs, what notebook 06 reads:
   data_samples/results/robustness.json                {kind: {strength: {method: {"mean", "std", "lo", "hi"}}}}
-                                                      of the average AP over the nine folders, photo bootstrap
+                                                      of the average AP over the nine folders, photo bootstrap,
+                                                      and the paired differences "NTF - <baseline>" alike
 
     OMP_NUM_THREADS=2 python benchmarks/generalization.py --ntf runs/gen/s{seed}/stage2.pt [--seeds 0 1 2] [--robustness]
 
@@ -83,7 +84,7 @@ if __name__ == "__main__":
         rob_scores: dict = {}
         rows = robustness(detectors, dirs, n_test=a.robustness_n_test, scores=rob_scores)
         labels, clusters = labels_and_clusters(dirs, a.robustness_n_test)
-        results, intervals = {}, {}
+        results, intervals, differences = {}, {}, {}
         for kind, by_strength in rob_scores.items():
             results[kind], intervals[kind] = {}, {}
             for strength, by_det in by_strength.items():
@@ -95,7 +96,8 @@ if __name__ == "__main__":
                 runs = {m: [by_det[f"{m}|{s}"] for s in ss] for m, ss in seeds_of.items()}
                 boot = photo_bootstrap(labels, clusters, runs, None, "AP", 200, reference="NTF")
                 intervals[kind][strength] = {m: boot["methods"][m]["average"] for m in METHODS}
+                differences.setdefault(kind, {})[strength] = {d: v["average"] for d, v in boot["differences"].items()}
         (RESULTS / "robustness.json").write_text(json.dumps(
             {"n_test": a.robustness_n_test, "wang_epochs": a.wang_epochs, "seeds": a.seeds, "n_boot": 200,
-             "results": results, "intervals": intervals}, indent=1))
+             "results": results, "intervals": intervals, "differences": differences}, indent=1))
         print(f"robustness written in {(time.perf_counter() - t0) / 60:.1f} min")

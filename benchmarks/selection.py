@@ -7,6 +7,7 @@ it finished); runs live in runs/sel/ and resume there. docs/METHOD.md holds the 
 
     OMP_NUM_THREADS=2 python benchmarks/selection.py --group readings      # 3 readings on the 10-epoch stage 1
     OMP_NUM_THREADS=2 python benchmarks/selection.py --group stage1 --reading aux
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --group ort            # eq. 3: signed, square (abs: stage1)
     OMP_NUM_THREADS=2 python benchmarks/selection.py --table               # print every table, train nothing
 
 Seed 0 of the preset's own stage 1 (10 epochs at lr1 0.001) is the checkpoint shipped before this selection
@@ -49,6 +50,7 @@ GROUPS = {  # (stage-1 arm, stage-2 overrides) per group
     "stage1": [(s, {}) for s in ("e0", "e3_lr0.001", "e3_lr0.01", "e10_lr0.001")],
     "remedy": [(s, {}) for s in ("e3_floor0.05",)],  # beside e3_lr0.001 (same 3 epochs, no floor)
     "ext": [("e3_lr0.001", {"ext_weight": 0.0})],
+    "ort": [(s, {}) for s in ("e3_signed", "e3_square")],  # eq. 3's readings beside e3_lr0.001 (abs, the default)
 }
 
 

@@ -166,6 +166,31 @@ class NTF:
 
     @torch.no_grad()
     def score(self, images: torch.Tensor) -> np.ndarray:
-        from torchvision.transforms.v2 import functional as TF
-        x = TF.center_crop(images, [self.cfg.image_size]) if images.shape[-1] != self.cfg.image_size else images
+        x = at_size(images, self.cfg.image_size)
         return torch.cat([torch.sigmoid(self.detector(x[i:i + 256])) for i in range(0, len(x), 256)]).numpy()
+
+
+def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images [N, 3, H, W] in [0, 1] brought to ``size`` px as scoring does (``augment.eval_transform``:
+    smaller ones enlarged, then a centre crop), through uint8 so that the values are those of the image files."""
+    from .augment import eval_transform
+    if images.shape[-1] == images.shape[-2] == size:
+        return images
+    u8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+    return eval_transform(size)(u8).float() / 255
+
+
+class Enlarged:
+    """A baseline that sees every image at ``size`` px (``at_size``): the two-scale measurement of issue 11 holds
+    the classifier's input size equal for NTF and every baseline."""
+
+    def __init__(self, method, size: int):
+        self.method, self.size = method, size
+        self.name, self.paper = f"{method.name} @{size}px", method.paper
+
+    def fit(self, images: torch.Tensor, labels) -> "Enlarged":
+        self.method.fit(at_size(images, self.size), labels)
+        return self
+
+    def score(self, images: torch.Tensor) -> np.ndarray:
+        return self.method.score(at_size(images, self.size))

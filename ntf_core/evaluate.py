@@ -111,14 +111,16 @@ def embed(trace: TraceModel, detector: Detector | None, cfg: Config, samples: li
     heads = {"z_hom": trace.hom, "z_het": trace.het}
     if detector is not None:
         heads["aux"] = detector.eval().to(device).aux
-    loader = DataLoader(Images(samples, eval_transform(cfg.image_size)), batch_size=batch_size)
+    # two-scale cached features (32 px images enlarged for the classifier only): every space at the images' own size
+    size = cfg.contrast_crop if cfg.cache_features and cfg.image_size > cfg.contrast_crop else cfg.image_size
+    loader = DataLoader(Images(samples, eval_transform(size)), batch_size=batch_size)
     out = {k: [] for k in ("e", *heads)}
     for x, _, _ in loader:
         x = to_float(x, device)
         e = trace.encoder(x).float()
         out["e"].append(e.cpu())
         for k, head in heads.items():
-            if k == "aux" and cfg.contrast_crop < cfg.image_size:  # aux was trained on contrast_crop px crops
+            if k == "aux" and cfg.contrast_crop < size:  # aux was trained on contrast_crop px crops
                 e_crop = trace.encoder(TF.center_crop(x, [cfg.contrast_crop])).float()
                 out[k].append(F.normalize(head(e_crop), dim=1).cpu())
             else:

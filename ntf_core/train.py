@@ -301,7 +301,9 @@ class Stage2Step(nn.Module):
     """One stage-2 forward: the verdict's logits on the full input (``Detector.logit``), auxiliary features of
     the 32 px crops, and the frozen hom features of every image (eq. 5 keeps the real ones). A module so that
     DDP can wrap it. When the crop is the whole input (ntf-mini's 32 px images), one aux(e) serves both.
-    ``features=True``: the batch is already the frozen e (``FrozenFeatures``), not images."""
+    ``features=True``: the batch is already the frozen e (``FrozenFeatures``), not images; with two scales
+    (``x_crop`` the e of the 32 px image, ``x`` of the enlarged one) the hom features are the crop's, the scale
+    stage 1 was trained at."""
 
     def __init__(self, detector: Detector, features: bool = False):
         super().__init__()
@@ -311,8 +313,8 @@ class Stage2Step(nn.Module):
         d = self.detector
         with torch.no_grad():
             e = x if self.features else d.encoder(x)
-            z_hom = d.hom(e)
-            e_crop = e if x_crop is x else d.encoder(x_crop)
+            e_crop = e if x_crop is x else x_crop if self.features else d.encoder(x_crop)
+            z_hom = d.hom(e_crop if self.features else e)
         z_crop = d.aux(e_crop)
         z_full = z_crop if x_crop is x else None
         return d.logit(e, z_full), z_crop, z_hom
@@ -322,8 +324,13 @@ def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: C
                   amp=None) -> dict[str, torch.Tensor]:
     """L_d of one batch (eq. 7). Choice: the z_hom that join the contrast set are those of the global batch's
     real images, from the frozen stage-1 encoder and hom head on the full input (the paper does not say which
-    real images' hom features are used)."""
-    x_crop = x if cfg.cache_features else random_crops(x, cfg.contrast_crop)
+    real images' hom features are used). A batch of two-scale cached features ([B, 2, D]) is split here."""
+    if not cfg.cache_features:
+        x_crop = random_crops(x, cfg.contrast_crop)
+    elif x.dim() == 3:  # FrozenFeatures with two scales: (classifier e, auxiliary e)
+        x, x_crop = x[:, 0], x[:, 1]
+    else:
+        x_crop = x
     with amp or nullcontext():
         logits, z, z_hom = step(x, x_crop)
     g = dist.gather
@@ -420,33 +427,48 @@ def load_trace_model(path, cfg: Config | None = None) -> tuple[TraceModel, Confi
 class FrozenFeatures(torch.utils.data.Dataset):
     """Stage 2's training set as frozen encoder outputs: e of every image and of its mirror image, computed once.
 
-    Valid only where stage 2's input is the whole image, maybe flipped: images of exactly ``image_size`` px and a
-    ``contrast_crop`` at least that large (ntf-mini's 32 px crops), so that E, frozen and in eval mode, only ever
-    sees 2 inputs per image. Then an epoch costs the heads only (about 5 s instead of 60 on 2 CPU cores), with
-    the same loss, optimiser and sampler; the random flip is drawn here (global RNG, re-seeded every epoch).
-    Config ``cache_features`` (the mini preset's default); anything else gets an error that says why not."""
+    Valid only where stage 2's inputs are whole images, maybe flipped, so that E, frozen and in eval mode, only
+    ever sees 2 inputs per image. Two cases, both ntf-mini's 32 px images:
+
+    * one scale: images of exactly ``image_size`` px and a ``contrast_crop`` at least that large (the crop is the
+      whole image); one e per view serves the classifier and the auxiliary branch;
+    * two scales (the paper's classifier-on-the-large-input, aux-on-32-px-crops, issue 11): images of exactly
+      ``contrast_crop`` px and a larger ``image_size``: the classifier's e is of the image enlarged to
+      ``image_size`` (``augment.eval_transform``, what scoring does), the auxiliary branch's e of the image itself.
+      Items are then ``[2, D]``: (classifier e, auxiliary e); ``e_crop`` holds the second.
+
+    Then an epoch costs the heads only (about 5 s instead of 60 on 2 CPU cores), with the same loss, optimiser
+    and sampler; the random flip is drawn here (global RNG, re-seeded every epoch). Config ``cache_features``
+    (the mini preset's default); anything else gets an error that says why not."""
 
     def __init__(self, detector: Detector, samples: list[Sample], cfg: Config, device: str = "cpu",
                  batch_size: int = 256, flips: bool = True):
-        if cfg.contrast_crop < cfg.image_size:
-            raise ValueError(f"cache_features: contrast_crop {cfg.contrast_crop} < image_size {cfg.image_size}, "
-                             "so the auxiliary branch sees random crops, which cannot be cached; set "
-                             "cache_features=false")
+        two_scale = cfg.image_size > cfg.contrast_crop
+        native = cfg.contrast_crop if two_scale else cfg.image_size
         images = Images(samples, lambda x: x, cache=cfg.cache_images)
-        feats = []
+        enlarge = eval_transform(cfg.image_size)
+        feats, crops = [], []
         with torch.no_grad():
-            for x, _, index in DataLoader(images, batch_size=batch_size, collate_fn=_same_size(cfg, samples)):
-                x = to_float(x, device)
-                views = [x, x.flip(-1)] if flips else [x]
-                feats.append(torch.stack([detector.encoder(v) for v in views], 1).float().cpu())
+            for x, _, index in DataLoader(images, batch_size=batch_size, collate_fn=_same_size(cfg, samples, native)):
+                def e_of(u8):
+                    v = to_float(u8, device)
+                    return torch.stack([detector.encoder(w) for w in ([v, v.flip(-1)] if flips else [v])], 1)
+                if two_scale:
+                    crops.append(e_of(x).float().cpu())
+                    x = enlarge(x)
+                feats.append(e_of(x).float().cpu())
         self.e = torch.cat(feats)
+        self.e_crop = torch.cat(crops) if two_scale else None
         self.labels = [s.label for s in samples]
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return self.e[i, int(torch.rand(()) < 0.5)], self.labels[i], i
+        flip = int(torch.rand(()) < 0.5)
+        if self.e_crop is None:
+            return self.e[i, flip], self.labels[i], i
+        return torch.stack([self.e[i, flip], self.e_crop[i, flip]]), self.labels[i], i
 
     @torch.no_grad()
     def scores(self, detector: Detector, device: str = "cpu") -> torch.Tensor:
@@ -458,13 +480,15 @@ class FrozenFeatures(torch.utils.data.Dataset):
         return p
 
 
-def _same_size(cfg: Config, samples: list[Sample]):
+def _same_size(cfg: Config, samples: list[Sample], size: int):
     def collate(batch):
         for x, _, i in batch:
-            if tuple(x.shape[-2:]) != (cfg.image_size, cfg.image_size):
-                raise ValueError(f"{samples[i].path}: {x.shape[-1]}x{x.shape[-2]} px, but cache_features needs "
-                                 f"every training and validation image at exactly image_size = {cfg.image_size} px "
-                                 "(stage 2 would crop or resize it); set cache_features=false")
+            if tuple(x.shape[-2:]) != (size, size):
+                raise ValueError(
+                    f"{samples[i].path}: {x.shape[-1]}x{x.shape[-2]} px, but cache_features needs every training "
+                    f"and validation image at exactly {size} px (image_size {cfg.image_size}, contrast_crop "
+                    f"{cfg.contrast_crop}: the images must be the {'contrast crop' if size < cfg.image_size else 'classifier input'}"
+                    ", or stage 2 would take random crops, which cannot be cached); set cache_features=false")
         return torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch]), [b[2] for b in batch]
     return collate
 
@@ -476,7 +500,9 @@ def natural_trace(detector: Detector, cfg: Config, samples: list[Sample], device
     training images (eval-mode input), L2-normalised. Choice: the paper does not say what "the natural traces"
     are at test time; their mean direction is the one point every real image was pulled towards (eq. 2)."""
     reals = [s for s in samples if s.label == 0]
-    loader = DataLoader(Images(reals, eval_transform(cfg.image_size), cache=cfg.cache_images),
+    # the input hom sees in stage 2: the 32 px image itself when cached features have two scales
+    size = cfg.contrast_crop if cfg.cache_features and cfg.image_size > cfg.contrast_crop else cfg.image_size
+    loader = DataLoader(Images(reals, eval_transform(size), cache=cfg.cache_images),
                         batch_size=batch_size)
     total = torch.zeros(detector.natural_trace.shape[0], device=device)
     for x, _, _ in loader:

@@ -89,3 +89,28 @@ def test_generalization_experiment_and_its_table(tmp_path):
     assert names == ["dcgan", "gan average", "ddim", "diffusion average", "average"]
     assert rows[1][-1] == "99.91" and "±" in rows[0][3] and "±" not in rows[0][1]
     assert float(rows[0][1]) == pytest.approx(100 * r["NTF"][0]["dcgan"]["AP"], abs=0.05)
+
+
+def test_at_size_enlarges_as_scoring_does_and_enlarged_feeds_the_method():
+    """Baselines and NTF see a smaller image as score_samples does (eval_transform: enlarged, never zero-padded)."""
+    from ntf_core.augment import eval_transform
+    from ntf_core.baselines import Enlarged, at_size
+    x = mini_images("val", label=0, limit=3)
+    big = at_size(x, 64)
+    u8 = (x * 255).round().to(torch.uint8)
+    assert big.shape == (3, 3, 64, 64) and torch.equal(big, eval_transform(64)(u8).float() / 255)
+    assert at_size(x, 32) is x and (big[:, :, :8].mean() > 0.05)  # no black border
+    seen = []
+
+    class Spy:
+        name, paper = "spy", ""
+
+        def fit(self, images, labels):
+            seen.append(images.shape[-1])
+
+        def score(self, images):
+            seen.append(images.shape[-1])
+            return np.zeros(len(images))
+    det = Enlarged(Spy(), 64).fit(x, [0, 0, 0])
+    det.score(x)
+    assert seen == [64, 64] and det.name == "spy @64px"

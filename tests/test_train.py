@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from conftest import MINI
 
 from ntf_core import train
-from ntf_core.augment import TwoViews, view_transform
+from ntf_core.augment import TwoViews, eval_transform, view_transform
 from ntf_core.config import make_config
 from ntf_core.data import Images
 
@@ -322,10 +322,44 @@ def test_frozen_features_are_the_encoder_outputs_and_refuse_what_they_cannot_cac
     with torch.no_grad():
         assert torch.allclose(feats.e[:, 0], det.encoder(x), atol=1e-5)
         assert torch.allclose(feats.e[:, 1], det.encoder(x.flip(-1)), atol=1e-5)
-    with pytest.raises(ValueError, match="contrast_crop 16 < image_size 32"):
+    with pytest.raises(ValueError, match=r"exactly 16 px \(image_size 32, contrast_crop 16: the images must be the "
+                                         "contrast crop"):
         train.FrozenFeatures(det, samples, cfg.replace(contrast_crop=16))
-    with pytest.raises(ValueError, match="needs every training and validation image at exactly image_size = 64"):
+    with pytest.raises(ValueError, match=r"exactly 64 px \(image_size 64, contrast_crop 64: the images must be the "
+                                         "classifier input"):
         train.FrozenFeatures(det, samples, cfg.replace(image_size=64, contrast_crop=64))
+
+
+def test_two_scale_features_are_the_enlarged_and_the_native_image(trained):
+    """Two scales (classifier on the image enlarged to 64 px, auxiliary branch and hom on the 32 px image): each
+    item is (classifier e, auxiliary e), the very values E gives on eval_transform(64) and on the image."""
+    cfg, p1, _ = trained
+    trace, _, _ = train.load_trace_model(p1)
+    det = train.Detector(trace, cfg.head_dim, cfg.reading).eval()
+    samples = train.training_samples(cfg)[:4]
+    feats = train.FrozenFeatures(det, samples, cfg.replace(image_size=64))
+    u8 = torch.stack([Images(samples, lambda v: v)[i][0] for i in range(4)])
+    big = eval_transform(64)(u8).float() / 255
+    with torch.no_grad():
+        assert torch.allclose(feats.e[:, 0], det.encoder(big), atol=1e-5)
+        assert torch.allclose(feats.e[:, 1], det.encoder(big.flip(-1)), atol=1e-4)
+        assert torch.allclose(feats.e_crop[:, 0], det.encoder(u8.float() / 255), atol=1e-5)
+    assert feats[0][0].shape == (2, feats.e.shape[-1])
+
+
+def test_two_scale_stage2_scores_the_enlarged_input(trained, tmp_path):
+    """A two-scale stage 2 trains (its loss falls), and the validation AP it logs from cached features is that of
+    its checkpoint scored from image files (enlarged to 64 px by score_samples): training and scoring agree."""
+    cfg, p1, _ = trained
+    c = cfg.replace(image_size=64, out=str(tmp_path), stage1_checkpoint=str(p1), epochs2=3)
+    h = train.load_checkpoint(train.stage2(c), "stage2")["history"]
+    assert h[-1]["total"] < h[0]["total"]
+    from ntf_core.metrics import detection_metrics
+    val = train.scan(c.val_dir, layout="cnndetection")
+    det = train.build_detector(c)
+    det.load_state_dict(train.load_checkpoint(tmp_path / "stage2.pt", "stage2")["model"])
+    ap = detection_metrics([s.label for s in val], train.score_samples(det, c, val))["AP"]
+    assert ap == pytest.approx(h[-1]["val_AP"], abs=1e-6)
 
 
 def test_cached_and_uncached_stage2_learn_alike(trained, tmp_path):
