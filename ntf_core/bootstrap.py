@@ -139,3 +139,32 @@ def difference_table(boot: dict, rows=None) -> tuple[list[str], list[list]]:
     rows = rows or list(boot["differences"][diffs[0]])
     cell = lambda d: f"{100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] {verdict(d)}"
     return (["", *diffs], [[r, *(cell(boot["differences"][d][r]) for d in diffs)] for r in rows])
+
+
+def cluster_rates(groups: dict, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Rates (e.g. an FPR: the share of real crops called fake) of groups of photographs, with 95 % intervals that
+    resample each group's photographs (each drawn photograph brings all its crops), and the difference of the
+    second group's rate minus the first's, the groups drawn independently (they hold different photographs).
+
+    ``groups``: ``{name: (values, clusters)}``, values per crop (0/1 for a rate), clusters its photograph.
+    Returns ``{name: {"mean", "lo", "hi", "photos"}, "<second> - <first>": {"mean", "lo", "hi", "excludes_0"}}``;
+    with few photographs (5 unseen ones in pitfall 3a) the interval is approximate and, if anything, too narrow."""
+    rng = np.random.default_rng(seed)
+    out, reps = {}, []
+    for name, (values, clusters) in groups.items():
+        values, clusters = np.asarray(values, dtype=float), np.asarray(clusters)
+        ids = sorted(set(clusters.tolist()))
+        sums = np.array([values[clusters == c].sum() for c in ids])
+        counts = np.array([(clusters == c).sum() for c in ids])
+        w = _draw(rng, len(ids), n_boot)
+        rep = (w @ sums) / (w @ counts)
+        reps.append(rep)
+        lo, hi = np.percentile(rep, [2.5, 97.5])
+        out[name] = {"mean": float(sums.sum() / counts.sum()), "lo": float(lo), "hi": float(hi), "photos": len(ids)}
+    if len(reps) >= 2:
+        names = list(groups)
+        d = reps[1] - reps[0]
+        lo, hi = np.percentile(d, [2.5, 97.5])
+        out[f"{names[1]} - {names[0]}"] = {"mean": out[names[1]]["mean"] - out[names[0]]["mean"], "lo": float(lo),
+                                           "hi": float(hi), "excludes_0": bool(lo > 0 or hi < 0)}
+    return out

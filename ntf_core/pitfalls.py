@@ -3,7 +3,8 @@
     format_shortcut(...)    a detector trained where reals and fakes differ in file format learns the format
     traceless_folder(...)   the control for it: "fakes" that are real crops, so the format is the only cue
     threshold_report(...)   AP (ranking) vs accuracy at 0.5 vs the oracle threshold, and calibration (ECE)
-    photo_memory(...)       "real" learned as "one of these photographs": seen vs unseen photographs' crops
+    photo_memory(...)       "real" learned as "one of these photographs": seen vs unseen photographs' crops,
+                            FPRs and their difference with intervals that resample photographs
     per_photo_fpr(...)      how often a detector calls the real crops of each photograph fake
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 import torch
 
 from .augment import perturb
-from .data import by_photo, scan, stratified_subset
+from .bootstrap import cluster_rates
+from .data import by_photo, cluster_of, scan, stratified_subset
 from .metrics import calibration, detection_metrics, oracle_accuracy
 
 
@@ -101,12 +103,19 @@ def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int =
     x = load_tensor([s.path for s in fit_real + fakes])
     y = np.array([0] * len(fit_real) + [1] * len(fakes))
     probe = LinearProbe(seed=seed).fit(x, y)
-    out = {}
+    out, calls = {}, {}
     for name, group in (("held-out crops of the training photographs", held_out),
                         ("crops of unseen photographs", unseen)):
         p = probe.score(load_tensor([s.path for s in group]))
+        calls[name] = ((p >= 0.5).astype(int), [cluster_of(s.path) for s in group])
         out[name] = {"n": len(group), "photos": len(by_photo(group)), "mean P(fake)": float(p.mean()),
                      "FPR": float((p >= 0.5).mean())}
+    rates = cluster_rates(calls, seed=seed)  # intervals that resample photographs (bootstrap.cluster_rates)
+    for name in calls:
+        out[name]["FPR interval"] = (rates[name]["lo"], rates[name]["hi"])
+    diff = rates[" - ".join(reversed(list(calls)))]
+    out["unseen - seen"] = {"FPR": diff["mean"], "FPR interval": (diff["lo"], diff["hi"]),
+                            "excludes 0": diff["excludes_0"]}
     return out
 
 

@@ -95,3 +95,17 @@ def test_folders_with_other_real_clusters_are_resampled_on_their_own_and_empty_o
     assert not (w["a"][:, :40] == w["b"][:, :40]).all()
     with pytest.raises(ValueError, match="b: a test folder needs real and fake"):
         replicate_weights({"a": labels["a"], "b": np.zeros(5)}, {"a": cl["a"], "b": ["x"] * 5}, n_boot=2)
+
+
+def test_cluster_rates_resample_photographs_and_difference():
+    """Rates by photograph: with one photograph all fake and one all real, a replicate is 0, 1/2 or 1, so the
+    interval spans [0, 1]; a difference is claimed only when its interval excludes 0."""
+    from ntf_core.bootstrap import cluster_rates
+    mixed = ([1, 1, 0, 0], ["p1", "p1", "p2", "p2"])
+    r = cluster_rates({"seen": mixed, "unseen": ([1, 1, 1], ["q1", "q2", "q2"])}, n_boot=500)
+    assert r["seen"]["mean"] == 0.5 and (r["seen"]["lo"], r["seen"]["hi"]) == (0.0, 1.0)
+    assert r["seen"]["photos"] == 2 and (r["unseen"]["lo"], r["unseen"]["hi"]) == (1.0, 1.0)
+    d = r["unseen - seen"]
+    assert d["mean"] == 0.5 and (d["lo"], d["hi"]) == (0.0, 1.0) and not d["excludes_0"]
+    clear = cluster_rates({"a": ([0] * 6, list("aabbcc")), "b": ([1] * 6, list("ddeeff"))}, n_boot=200)
+    assert clear["b - a"]["excludes_0"] and clear["b - a"]["mean"] == 1.0

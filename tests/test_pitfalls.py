@@ -76,9 +76,13 @@ def test_threshold_report_agrees_with_the_metrics():
 def test_photo_memory_splits_every_photo_in_half(small):
     train, other = small
     out = photo_memory(train, [other])
-    seen, unseen = out.values()
+    seen, unseen, diff = out.values()
     assert (seen["n"], seen["photos"]) == (12, 3) and (unseen["n"], unseen["photos"]) == (20, 2)
-    assert all(0 <= r["FPR"] <= 1 and 0 <= r["mean P(fake)"] <= 1 for r in out.values())
+    assert all(0 <= r["FPR"] <= 1 and 0 <= r["mean P(fake)"] <= 1 for r in (seen, unseen))
+    for r in (seen, unseen):  # the interval resamples photographs and holds the rate
+        assert r["FPR interval"][0] <= r["FPR"] <= r["FPR interval"][1]
+    assert diff["FPR"] == pytest.approx(unseen["FPR"] - seen["FPR"])
+    assert diff["FPR interval"][0] <= diff["FPR"] <= diff["FPR interval"][1]
 
 
 def test_per_photo_fpr_counts_each_crop_once(small, tmp_path):
