@@ -72,11 +72,11 @@ for fig in [f for f in ("3", "4a", "4b", "L_d") if f in runs[a.seeds[0]]]:
 runs = {str(s): r for s, r in runs.items()}
 if a.merge and Path(a.out).exists():
     old = json.loads(Path(a.out).read_text())
-    if old["seeds"] != a.seeds or old["n_test"] != 400:
-        raise SystemExit(f"--merge: {a.out} holds seeds {old['seeds']}, n_test {old['n_test']}; this run "
-                         f"{a.seeds}, 400")
+    if old["seeds"] != a.seeds or old["n_test"] != 400 or old.get("n_boot", a.n_boot) != a.n_boot:
+        raise SystemExit(f"--merge: {a.out} holds seeds {old['seeds']}, n_test {old['n_test']}, n_boot "
+                         f"{old.get('n_boot')}; this run {a.seeds}, 400, {a.n_boot}")
     runs = {s: {**old["runs"][s], **r} for s, r in runs.items()}
-    intervals = {**old["intervals"], **intervals}
-Path(a.out).write_text(json.dumps({"seeds": a.seeds, "n_test": 400, "runs": runs, "intervals": intervals},
-                                  indent=1))
+    intervals = {**old.get("intervals", {}), **intervals}
+Path(a.out).write_text(json.dumps({"seeds": a.seeds, "n_test": 400, "n_boot": a.n_boot, "runs": runs,
+                                   "intervals": intervals}, indent=1))
 print(f"{a.out} written in {(time.perf_counter() - t0) / 60:.1f} min")

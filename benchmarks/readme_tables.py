@@ -54,6 +54,17 @@ def robustness():
             shown = format_interval(iv[kind][last][m]) if iv else f"{100 * x:.1f}"
             cells.append(f"{100 * c:.1f} → {shown} ({100 * (x - 0.5) / (c - 0.5):.0f} % kept)")
         print(f"| {kind} {last} | " + " | ".join(cells) + " |")
+    diffs = rob.get("differences")  # stored since the paired differences were added
+    if diffs:
+        names = list(next(iter(next(iter(diffs.values())).values())))
+        print("\nNTF − each baseline at the strongest setting, AP points, paired [95 % interval]\n")
+        print("| perturbation | " + " | ".join(names) + " |")
+        print("|---" * (len(names) + 1) + "|")
+        for kind, by_s in diffs.items():
+            last = list(by_s)[-1]
+            cells = [f"{100 * d['mean']:+.1f} [{100 * d['lo']:+.1f}, {100 * d['hi']:+.1f}] "
+                     f"{verdict(d, ('NTF ahead', 'NTF behind'))}" for d in (by_s[last][n] for n in names)]
+            print(f"| {kind} {last} | " + " | ".join(cells) + " |")
 
 
 def ablations():

@@ -31,13 +31,13 @@ SIZES = (32, 64)
 
 def ntf_val(seed: int, size: int, stage1_pattern: str, runs: Path) -> dict:
     ck1 = Path(stage1_pattern.format(seed=seed))
-    if not ck1.exists():
-        stage1(make_config("mini", seed=seed, out=str(ck1.parent)))
+    if not ck1.exists():  # the preset's stage 1, trained where the pattern points
+        stage1(make_config("mini", seed=seed, out=str(ck1.parent), stage1_checkpoint=str(ck1)))
     cfg = make_config("mini", seed=seed, image_size=size, out=str(runs / f"s{seed}" / f"px{size}"),
                       stage1_checkpoint=str(ck1))
     det, cfg = load_detector(stage2(cfg))
     val = scan(cfg.val_dir, layout="cnndetection")
-    return detection_metrics([s.label for s in val], score_samples(det, cfg, val))
+    return detection_metrics([s.label for s in val], score_samples(det, cfg, val)) | {"stage1": str(ck1)}
 
 
 if __name__ == "__main__":
@@ -69,7 +69,7 @@ if __name__ == "__main__":
                     det = make_method(method, seed, a.wang_epochs)
                     det = (Enlarged(det, size) if size != 32 else det).fit(x, y)
                     m = detection_metrics(yv, det.score(xv))
-                rec = {k: m[k] for k in ("AP", "AUC", "ACC")} | {"seconds": time.perf_counter() - t0}
+                rec = {k: m[k] for k in ("AP", "AUC", "ACC", "stage1") if k in m} | {"seconds": time.perf_counter() - t0}
                 results.setdefault(method, {}).setdefault(str(size), {})[str(seed)] = rec
                 out.write_text(json.dumps(results, indent=1))
                 print(f"{method} {size} px seed {seed}: val AP {rec['AP']:.4f} AUC {rec['AUC']:.4f} "

@@ -172,7 +172,8 @@ class NTF:
 
 def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
     """Float images [N, 3, H, W] in [0, 1] brought to ``size`` px as scoring does (``augment.eval_transform``:
-    smaller ones enlarged, then a centre crop), through uint8 so that the values are those of the image files."""
+    smaller ones enlarged, then a centre crop), through uint8 as the image files are (a perturbed float image is
+    quantised to 8 bits on the way); images already at ``size`` px are returned as they are."""
     from .augment import eval_transform
     if images.shape[-1] == images.shape[-2] == size:
         return images
@@ -181,8 +182,8 @@ def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 class Enlarged:
-    """A baseline that sees every image at ``size`` px (``at_size``): the two-scale measurement of issue 11 holds
-    the classifier's input size equal for NTF and every baseline."""
+    """A baseline that sees every image at ``size`` px (``at_size``): the two-scale measurement
+    (benchmarks/two_scale.py) holds the classifier's input size equal for NTF and every baseline."""
 
     def __init__(self, method, size: int):
         self.method, self.size = method, size

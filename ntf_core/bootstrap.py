@@ -147,12 +147,15 @@ def cluster_rates(groups: dict, n_boot: int = 2000, seed: int = 0) -> dict:
     second group's rate minus the first's, the groups drawn independently (they hold different photographs).
 
     ``groups``: ``{name: (values, clusters)}``, values per crop (0/1 for a rate), clusters its photograph.
-    Returns ``{name: {"mean", "lo", "hi", "photos"}, "<second> - <first>": {"mean", "lo", "hi", "excludes_0"}}``;
+    Returns ``{name: {"mean", "lo", "hi", "photos"}, "<second> - <first>": {"mean", "lo", "hi", "excludes_0"}}``
+    (the difference of the first two groups only);
     with few photographs (5 unseen ones in pitfall 3a) the interval is approximate and, if anything, too narrow."""
     rng = np.random.default_rng(seed)
     out, reps = {}, []
     for name, (values, clusters) in groups.items():
         values, clusters = np.asarray(values, dtype=float), np.asarray(clusters)
+        if len(values) == 0 or len(values) != len(clusters):
+            raise ValueError(f"cluster_rates: group {name!r} has {len(values)} values and {len(clusters)} clusters")
         ids = sorted(set(clusters.tolist()))
         sums = np.array([values[clusters == c].sum() for c in ids])
         counts = np.array([(clusters == c).sum() for c in ids])

@@ -33,7 +33,7 @@ class Config:
     # data (CNNDetection layout: <dir>/.../0_real|1_fake)
     train_dir: str = "data/CNNDetection/progan_train"
     val_dir: str = ""                    # optional; scored after every stage-2 epoch when set
-    image_size: int = 224                # classifier input: random crop (train) / center crop (eval)
+    image_size: int = 224                # classifier input: random crop (train) / center crop (eval); see two_scales
     view_size: int = 224                 # stage-1 views: random crops of this size (choice, see augment.py)
     view_pad: int = 0                    # reflect-pad views by this many px before cropping (random shifts)
     contrast_crop: int = 32              # stage-2 auxiliary branch: random crops of this size (paper: 32 px)
@@ -68,6 +68,14 @@ class Config:
     out: str = "runs/paper"              # checkpoints and logs go here
     stage1_checkpoint: str = ""          # stage 2's input; default <out>/stage1.pt
     preset: str = "paper"
+
+    @property
+    def two_scales(self) -> bool:
+        """Stage 2 on cached features with the classifier on images enlarged to ``image_size`` and the auxiliary
+        branch and hom head on the ``contrast_crop`` px images themselves (ntf-mini's 32 px images; the paper's
+        two scales, ``train.FrozenFeatures``). Uncached, a larger ``image_size`` means the paper's recipe for large
+        images instead: the auxiliary branch takes random ``contrast_crop`` px crops of the (enlarged) input."""
+        return self.cache_features and self.image_size > self.contrast_crop
 
     def replace(self, **overrides) -> Config:
         return apply_overrides(self, overrides)

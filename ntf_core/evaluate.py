@@ -105,14 +105,16 @@ def embed(trace: TraceModel, detector: Detector | None, cfg: Config, samples: li
           batch_size: int = 256) -> dict[str, np.ndarray]:
     """The four spaces of NTF for each sample: the encoder's e, stage 1's z_hom and z_het, stage 2's auxiliary
     z (the heads' outputs L2-normalised, as the losses see them; "aux" only when a detector is given, computed
-    on the centre ``contrast_crop`` px of the input, the crop size it was trained on).
+    on the centre ``contrast_crop`` px of the input, the crop size it was trained on). With ``cfg.two_scales``
+    every space is of the images at their own ``contrast_crop`` px (e is then the auxiliary branch's, not the
+    classifier's enlarged-input e).
     ``trace`` is the stage-1 model whose frozen encoder the detector carries (the het head is not in it)."""
     trace.eval().to(device)
     heads = {"z_hom": trace.hom, "z_het": trace.het}
     if detector is not None:
         heads["aux"] = detector.eval().to(device).aux
-    # two-scale cached features (32 px images enlarged for the classifier only): every space at the images' own size
-    size = cfg.contrast_crop if cfg.cache_features and cfg.image_size > cfg.contrast_crop else cfg.image_size
+    # two scales (32 px images enlarged for the classifier only): every space at the images' own size
+    size = cfg.contrast_crop if cfg.two_scales else cfg.image_size
     loader = DataLoader(Images(samples, eval_transform(size)), batch_size=batch_size)
     out = {k: [] for k in ("e", *heads)}
     for x, _, _ in loader:

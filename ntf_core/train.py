@@ -324,10 +324,13 @@ def stage2_losses(step: nn.Module, x: torch.Tensor, labels: torch.Tensor, cfg: C
                   amp=None) -> dict[str, torch.Tensor]:
     """L_d of one batch (eq. 7). Choice: the z_hom that join the contrast set are those of the global batch's
     real images, from the frozen stage-1 encoder and hom head on the full input (the paper does not say which
-    real images' hom features are used). A batch of two-scale cached features ([B, 2, D]) is split here."""
+    real images' hom features are used), or with ``cfg.two_scales`` on the 32 px image, the scale stage 1 saw.
+    A batch of two-scale cached features ([B, 2, D]: classifier e, auxiliary e) is split here."""
     if not cfg.cache_features:
         x_crop = random_crops(x, cfg.contrast_crop)
-    elif x.dim() == 3:  # FrozenFeatures with two scales: (classifier e, auxiliary e)
+    elif cfg.two_scales:
+        if x.dim() != 3:
+            raise ValueError(f"two_scales: expected cached features [B, 2, D], got {tuple(x.shape)}")
         x, x_crop = x[:, 0], x[:, 1]
     else:
         x_crop = x
@@ -432,33 +435,33 @@ class FrozenFeatures(torch.utils.data.Dataset):
 
     * one scale: images of exactly ``image_size`` px and a ``contrast_crop`` at least that large (the crop is the
       whole image); one e per view serves the classifier and the auxiliary branch;
-    * two scales (the paper's classifier-on-the-large-input, aux-on-32-px-crops, issue 11): images of exactly
+    * two scales (the paper's classifier on the large input, auxiliary branch on 32 px crops): images of exactly
       ``contrast_crop`` px and a larger ``image_size``: the classifier's e is of the image enlarged to
       ``image_size`` (``augment.eval_transform``, what scoring does), the auxiliary branch's e of the image itself.
-      Items are then ``[2, D]``: (classifier e, auxiliary e); ``e_crop`` holds the second.
+      Items are then ``[2, D]``: (classifier e, auxiliary e); ``e_crop`` holds the second (``crops=False``, for
+      scoring only: not computed, items are the classifier's e).
 
     Then an epoch costs the heads only (about 5 s instead of 60 on 2 CPU cores), with the same loss, optimiser
     and sampler; the random flip is drawn here (global RNG, re-seeded every epoch). Config ``cache_features``
     (the mini preset's default); anything else gets an error that says why not."""
 
     def __init__(self, detector: Detector, samples: list[Sample], cfg: Config, device: str = "cpu",
-                 batch_size: int = 256, flips: bool = True):
+                 batch_size: int = 256, flips: bool = True, crops: bool = True):
         two_scale = cfg.image_size > cfg.contrast_crop
         native = cfg.contrast_crop if two_scale else cfg.image_size
         images = Images(samples, lambda x: x, cache=cfg.cache_images)
         enlarge = eval_transform(cfg.image_size)
-        feats, crops = [], []
+        feats, crop_feats = [], []
         with torch.no_grad():
             for x, _, index in DataLoader(images, batch_size=batch_size, collate_fn=_same_size(cfg, samples, native)):
                 def e_of(u8):
                     v = to_float(u8, device)
                     return torch.stack([detector.encoder(w) for w in ([v, v.flip(-1)] if flips else [v])], 1)
-                if two_scale:
-                    crops.append(e_of(x).float().cpu())
-                    x = enlarge(x)
-                feats.append(e_of(x).float().cpu())
+                if two_scale and crops:
+                    crop_feats.append(e_of(x).float().cpu())
+                feats.append(e_of(enlarge(x) if two_scale else x).float().cpu())
         self.e = torch.cat(feats)
-        self.e_crop = torch.cat(crops) if two_scale else None
+        self.e_crop = torch.cat(crop_feats) if two_scale and crops else None
         self.labels = [s.label for s in samples]
 
     def __len__(self):
@@ -488,7 +491,7 @@ def _same_size(cfg: Config, samples: list[Sample], size: int):
                     f"{samples[i].path}: {x.shape[-1]}x{x.shape[-2]} px, but cache_features needs every training "
                     f"and validation image at exactly {size} px (image_size {cfg.image_size}, contrast_crop "
                     f"{cfg.contrast_crop}: the images must be the {'contrast crop' if size < cfg.image_size else 'classifier input'}"
-                    ", or stage 2 would take random crops, which cannot be cached); set cache_features=false")
+                    ", or stage 2 would crop or resize them, which cannot be cached); set cache_features=false")
         return torch.stack([b[0] for b in batch]), torch.tensor([b[1] for b in batch]), [b[2] for b in batch]
     return collate
 
@@ -501,7 +504,7 @@ def natural_trace(detector: Detector, cfg: Config, samples: list[Sample], device
     are at test time; their mean direction is the one point every real image was pulled towards (eq. 2)."""
     reals = [s for s in samples if s.label == 0]
     # the input hom sees in stage 2: the 32 px image itself when cached features have two scales
-    size = cfg.contrast_crop if cfg.cache_features and cfg.image_size > cfg.contrast_crop else cfg.image_size
+    size = cfg.contrast_crop if cfg.two_scales else cfg.image_size
     loader = DataLoader(Images(reals, eval_transform(size), cache=cfg.cache_images),
                         batch_size=batch_size)
     total = torch.zeros(detector.natural_trace.shape[0], device=device)
@@ -527,7 +530,7 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
         detector = detector.to(memory_format=torch.channels_last)
     if cfg.cache_features:
         dataset = FrozenFeatures(detector, samples, cfg, device)
-        val_feats = FrozenFeatures(detector, val, cfg, device, flips=False) if val is not None else None
+        val_feats = None if val is None else FrozenFeatures(detector, val, cfg, device, flips=False, crops=False)
     else:
         dataset = Images(samples, train_transform(cfg.image_size), cache=cfg.cache_images)
     params = [p for p in detector.parameters() if p.requires_grad]

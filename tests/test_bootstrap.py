@@ -109,3 +109,13 @@ def test_cluster_rates_resample_photographs_and_difference():
     assert d["mean"] == 0.5 and (d["lo"], d["hi"]) == (0.0, 1.0) and not d["excludes_0"]
     clear = cluster_rates({"a": ([0] * 6, list("aabbcc")), "b": ([1] * 6, list("ddeeff"))}, n_boot=200)
     assert clear["b - a"]["excludes_0"] and clear["b - a"]["mean"] == 1.0
+
+
+def test_cluster_rates_pool_crops_not_photographs_and_refuse_empty_groups():
+    """The rate is the pooled share of crops (a photo with 3 crops weighs 3 times one with 1), not the mean of the
+    per-photograph rates; an empty group is an error that names it."""
+    from ntf_core.bootstrap import cluster_rates
+    r = cluster_rates({"g": ([1, 1, 1, 0], ["a", "a", "a", "b"])}, n_boot=100)
+    assert r["g"]["mean"] == 0.75  # the mean of per-photo rates would be 0.5
+    with pytest.raises(ValueError, match="group 'empty' has 0 values"):
+        cluster_rates({"empty": ([], [])})

@@ -347,6 +347,27 @@ def test_two_scale_features_are_the_enlarged_and_the_native_image(trained):
     assert feats[0][0].shape == (2, feats.e.shape[-1])
 
 
+def test_two_scale_step_reads_each_slot_where_it_belongs(trained):
+    """A two-scale batch [B, 2, D]: the verdict reads the classifier's e (slot 0), L_ext's z and the hom features
+    the auxiliary e (slot 1). Swapping the slots changes the verdict and z."""
+    cfg, p1, _ = trained
+    c = cfg.replace(image_size=64)
+    trace, _, _ = train.load_trace_model(p1)
+    det = train.Detector(trace, c.head_dim, c.reading).eval()
+    step = train.Stage2Step(det, features=True)
+    torch.manual_seed(0)
+    x = torch.randn(6, 2, trace.encoder.embed_dim)
+    with torch.no_grad():
+        logits, z, z_hom = step(x[:, 0], x[:, 1])
+        assert torch.allclose(logits, det.logit(x[:, 0])) and torch.allclose(z, det.aux(x[:, 1]))
+        assert torch.allclose(z_hom, det.hom(x[:, 1]))
+        assert not torch.allclose(logits, det.logit(x[:, 1]))
+    terms = train.stage2_losses(step, x, torch.tensor([0, 1] * 3), c)
+    assert torch.isfinite(terms["total"])
+    with pytest.raises(ValueError, match=r"two_scales: expected cached features \[B, 2, D\]"):
+        train.stage2_losses(step, x[:, 0], torch.tensor([0, 1] * 3), c)
+
+
 def test_two_scale_stage2_scores_the_enlarged_input(trained, tmp_path):
     """A two-scale stage 2 trains (its loss falls), and the validation AP it logs from cached features is that of
     its checkpoint scored from image files (enlarged to 64 px by score_samples): training and scoring agree."""
