@@ -52,7 +52,8 @@ def robustness():
             c, x = by_s[clean][m]["AP"], by_s[last][m]["AP"]
             iv = rob.get("intervals")  # a run stored before intervals existed has none
             shown = format_interval(iv[kind][last][m]) if iv else f"{100 * x:.1f}"
-            cells.append(f"{100 * c:.1f} → {shown} ({100 * (x - 0.5) / (c - 0.5):.0f} % kept)")
+            kept = f"{100 * (x - 0.5) / (c - 0.5):.0f} % kept" if c - 0.5 >= 0.05 else "clean margin < 5 points"
+            cells.append(f"{100 * c:.1f} → {shown} ({kept})")
         print(f"| {kind} {last} | " + " | ".join(cells) + " |")
     diffs = rob.get("differences")  # stored since the paired differences were added
     if diffs:
