@@ -14,8 +14,11 @@ folder drawn across photographs, what notebook 06 reads:
                                                       and the paired differences "NTF - <baseline>" alike
 
     OMP_NUM_THREADS=2 python benchmarks/generalization.py --ntf runs/gen/s{seed}/stage2.pt [--seeds 0 1 2] [--robustness]
+    OMP_NUM_THREADS=2 python benchmarks/generalization.py --image-size 64 --ntf runs/gen64/s{seed}/stage2.pt \
+        --stage1 runs/gen/s{seed}/stage1.pt        # every method at 64 px: generalization_64px*.json / .npz
 
-``--ntf`` is a pattern with ``{seed}``; a missing checkpoint is trained (both stages, mini preset) first.
+``--ntf`` is a pattern with ``{seed}``; a missing checkpoint is trained (both stages, mini preset; stage 1 where
+``--stage1`` points, when given) first.
 """
 import argparse
 import json
@@ -41,13 +44,14 @@ from ntf_core.train import stage1, stage2
 RESULTS = default_mini_root().parent / "results"
 
 
-def ntf_checkpoints(pattern: str, seeds) -> dict:
+def ntf_checkpoints(pattern: str, seeds, image_size: int = 32, stage1_pattern: str = "") -> dict:
     out = {}
     for seed in seeds:
         path = Path(pattern.format(seed=seed))
         if not path.exists():
-            cfg = make_config("mini", seed=seed, out=str(path.parent))
-            stage1(cfg)
+            ck1 = {"stage1_checkpoint": stage1_pattern.format(seed=seed)} if stage1_pattern else {}
+            cfg = make_config("mini", seed=seed, out=str(path.parent), image_size=image_size, **ck1)
+            stage1(cfg)  # resumes, or returns at once when that stage 1 is complete
             stage2(cfg)
         out[seed] = path
     return out
@@ -61,23 +65,30 @@ if __name__ == "__main__":
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--robustness", action="store_true", help="also Figure 5 with the same detectors")
     p.add_argument("--robustness-n-test", type=int, default=200)
+    p.add_argument("--image-size", type=int, default=32,
+                   help="the classifier's input size for every method (64: the paper's two scales, NTF's auxiliary "
+                        "branch staying on the 32 px image; results then go to *_two_scale files)")
+    p.add_argument("--stage1", default="", help="NTF's stage 1 per seed ({seed} pattern) for checkpoints trained here")
     a = p.parse_args()
+    tag = "" if a.image_size == 32 else f"_{a.image_size}px"
     t0 = time.perf_counter()
     dirs = mini_test_dirs()
     scores: dict = {}
     fitted: dict = {}
-    results = generalization(make_config("mini").train_dir, dirs, ntf_checkpoints(a.ntf, a.seeds), seeds=a.seeds,
-                             methods=METHODS + CONTROLS, wang_epochs=a.wang_epochs, scores=scores, fitted=fitted)
-    save_results(results, RESULTS / "generalization.json")
+    results = generalization(make_config("mini").train_dir, dirs,
+                             ntf_checkpoints(a.ntf, a.seeds, a.image_size, a.stage1), seeds=a.seeds,
+                             methods=METHODS + CONTROLS, wang_epochs=a.wang_epochs, scores=scores, fitted=fitted,
+                             input_size=a.image_size if a.image_size != 32 else None)
+    save_results(results, RESULTS / f"generalization{tag}.json")
     labels, clusters = labels_and_clusters(dirs)
-    np.savez_compressed(RESULTS / "generalization_scores.npz", **{
+    np.savez_compressed(RESULTS / f"generalization{tag}_scores.npz", **{
         f"{m}|{seed}|{g}": s.astype(np.float16) for m, by_seed in scores.items() for seed, r in by_seed.items()
         for g, s in r.items()}, **{f"labels|{g}": y for g, y in labels.items()},
         **{f"clusters|{g}": np.array(c) for g, c in clusters.items()})
     runs = {m: [scores[m][s] for s in sorted(scores[m])] for m in scores}
     intervals = {metric: photo_bootstrap(labels, clusters, runs, report_groups(dirs), metric, a.n_boot, reference="NTF")
                  for metric in ("AP", "AUC")}
-    (RESULTS / "generalization_intervals.json").write_text(json.dumps(intervals, indent=1))
+    (RESULTS / f"generalization{tag}_intervals.json").write_text(json.dumps(intervals, indent=1))
     print(f"generalisation written in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     if a.robustness:
         detectors = {f"{m}|{seed}": det for m in METHODS for seed, det in fitted[m].items()}
@@ -97,7 +108,7 @@ if __name__ == "__main__":
                 boot = photo_bootstrap(labels, clusters, runs, None, "AP", 200, reference="NTF")
                 intervals[kind][strength] = {m: boot["methods"][m]["average"] for m in METHODS}
                 differences.setdefault(kind, {})[strength] = {d: v["average"] for d, v in boot["differences"].items()}
-        (RESULTS / "robustness.json").write_text(json.dumps(
+        (RESULTS / f"robustness{tag}.json").write_text(json.dumps(
             {"n_test": a.robustness_n_test, "wang_epochs": a.wang_epochs, "seeds": a.seeds, "n_boot": 200,
              "results": results, "intervals": intervals, "differences": differences}, indent=1))
         print(f"robustness written in {(time.perf_counter() - t0) / 60:.1f} min")

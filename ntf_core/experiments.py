@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .baselines import NTF, LinearProbe, LowFrequencyProbe, SpectrumClassifier, Wang2020
+from .baselines import NTF, Enlarged, LinearProbe, LowFrequencyProbe, SpectrumClassifier, Wang2020
 from .data import cluster_of, load_tensor, scan, stratified_subset
 from .metrics import average_row, detection_metrics, family_rows
 
@@ -62,9 +62,13 @@ def labels_and_clusters(test_dirs: dict, n_test: int | None = None) -> tuple[dic
             {g: [cluster_of(s.path) for s in p] for g, p in picked.items()})
 
 
-def make_method(name: str, seed: int, wang_epochs: int, ntf_checkpoint=None):
+def make_method(name: str, seed: int, wang_epochs: int, ntf_checkpoint=None, input_size: int | None = None):
+    """A detector by name; ``input_size``: a baseline sees every image enlarged to it (``baselines.Enlarged``, the
+    two-scale comparison; NTF's own input size is its checkpoint's ``image_size``)."""
     if name == "NTF":
         return NTF(ntf_checkpoint)
+    if input_size:
+        return Enlarged(make_method(name, seed, wang_epochs), input_size)
     if name == "spectrum":
         return SpectrumClassifier(seed=seed)
     if name == "linear probe":
@@ -78,11 +82,12 @@ def make_method(name: str, seed: int, wang_epochs: int, ntf_checkpoint=None):
 
 def generalization(train_dir, test_dirs: dict, ntf_checkpoint, seeds=(0,), methods=METHODS,
                    wang_epochs: int = 5, n_train: int | None = None, n_test: int | None = None, log=print,
-                   scores: dict | None = None, fitted: dict | None = None) -> dict:
+                   scores: dict | None = None, fitted: dict | None = None, input_size: int | None = None) -> dict:
     """Train each method on ``train_dir`` (real vs the training generator; ``n_train`` of each label), score each
     folder of ``test_dirs`` ({name: folder}; ``n_test`` of each label), subsets drawn across photographs.
     ``scores``: a dict to receive every image's score, ``{method: {seed: {folder: array}}}`` (for intervals);
-    ``fitted``: a dict to receive every trained detector, ``{method: {seed: detector}}`` (for Figure 5)."""
+    ``fitted``: a dict to receive every trained detector, ``{method: {seed: detector}}`` (for Figure 5);
+    ``input_size``: the baselines' input size (``make_method``)."""
     x_train, y_train = load_images(scan(train_dir, layout="cnndetection"), n_train)
     tests = {name: load_images(scan(d, layout="cnndetection"), n_test) for name, d in test_dirs.items()}
     results = {}
@@ -96,7 +101,7 @@ def generalization(train_dir, test_dirs: dict, ntf_checkpoint, seeds=(0,), metho
             ckpt = None
             if method == "NTF":
                 ckpt = ntf_checkpoint[seed] if isinstance(ntf_checkpoint, dict) else ntf_checkpoint
-            det = make_method(method, seed, wang_epochs, ckpt)
+            det = make_method(method, seed, wang_epochs, ckpt, input_size)
             if method != "NTF":
                 det.fit(x_train, y_train)
             s = {g: det.score(x) for g, (x, _) in tests.items()}

@@ -114,3 +114,12 @@ def test_at_size_enlarges_as_scoring_does_and_enlarged_feeds_the_method():
     det = Enlarged(Spy(), 64).fit(x, [0, 0, 0])
     det.score(x)
     assert seen == [64, 64] and det.name == "spy @64px"
+
+
+def test_make_method_enlarges_the_baselines_only():
+    from ntf_core.baselines import Enlarged
+    from ntf_core.experiments import make_method
+    det = make_method("spectrum", 0, 1, input_size=64)
+    assert isinstance(det, Enlarged) and det.size == 64 and isinstance(det.method, SpectrumClassifier)
+    assert isinstance(make_method("spectrum", 0, 1), SpectrumClassifier)
+    assert isinstance(make_method("NTF", 0, 1, SHIPPED_CHECKPOINTS / "stage2.pt", input_size=64), NTF)
