@@ -2,7 +2,9 @@
 the README comes from a file a benchmark wrote. Paste the output into README.md after a rerun.
 
     python benchmarks/readme_tables.py
+    python benchmarks/readme_tables.py --image-size 64   # the two-scale test comparison (docs/METHOD.md)
 """
+import argparse
 import json
 
 from ntf_core.bootstrap import format_interval, verdict
@@ -16,8 +18,8 @@ ROWS = {"gan average": "GAN (dcgan*, sngan, stylegan)", "diffusion average": "di
 PAPER = {"gan average": "99.91", "diffusion average": "91.16", "multistep average": "97.32"}
 
 
-def generalization():
-    boot = json.loads((R / "generalization_intervals.json").read_text())
+def generalization(tag: str = ""):
+    boot = json.loads((R / f"generalization{tag}_intervals.json").read_text())
     for metric in ("AP", "AUC"):
         b = boot[metric]
         methods = list(b["methods"])
@@ -84,6 +86,12 @@ def ablations():
 
 
 if __name__ == "__main__":
+    p = argparse.ArgumentParser()
+    p.add_argument("--image-size", type=int, default=32)
+    a = p.parse_args()
+    if a.image_size != 32:
+        generalization(f"_{a.image_size}px")
+        raise SystemExit
     for part in (generalization, robustness, ablations):
         try:
             part()

@@ -9,6 +9,8 @@ stage 2 only. Writes data_samples/results/two_scale.json ({method: {size: {seed:
 and prints the table (mean ± std over seeds; the paired per-seed difference 64 - 32 px).
 
     OMP_NUM_THREADS=2 python benchmarks/two_scale.py [--seeds 0 1 2] [--methods NTF "linear probe" spectrum]
+    python benchmarks/two_scale.py --test    # after generalization.py --image-size 64: each method's paired
+                                             # 64 - 32 px difference on the test folders, from the stored scores
 """
 import argparse
 import json
@@ -40,6 +42,27 @@ def ntf_val(seed: int, size: int, stage1_pattern: str, runs: Path) -> dict:
     return detection_metrics([s.label for s in val], score_samples(det, cfg, val)) | {"stage1": str(ck1)}
 
 
+def test_differences(n_boot: int = 500) -> dict:
+    """Each method at 64 px minus itself at 32 px on the nine test folders (the same images, the same photo
+    resamples: ``bootstrap.photo_bootstrap``), from generalization*_scores.npz; AP points."""
+    from ntf_core.bootstrap import photo_bootstrap
+    from ntf_core.data import mini_test_dirs
+    from ntf_core.experiments import report_groups
+    res = OUT.parent
+    z = {size: np.load(res / f"generalization{'' if size == 32 else '_64px'}_scores.npz") for size in SIZES}
+    labels = {k.split("|")[1]: z[32][k] for k in z[32] if k.startswith("labels|")}
+    clusters = {k.split("|")[1]: list(z[32][k]) for k in z[32] if k.startswith("clusters|")}
+    methods = sorted({k.split("|")[0] for k in z[32] if k.count("|") == 2})
+    out = {}
+    for m in methods:
+        runs = {size: [{g: z[size][f"{m}|{seed}|{g}"].astype(np.float32) for g in labels} for seed in
+                       sorted({k.split("|")[1] for k in z[size] if k.startswith(f"{m}|")}, key=int)] for size in SIZES}
+        b = photo_bootstrap(labels, clusters, {"64": runs[64], "32": runs[32]}, report_groups(mini_test_dirs()),
+                            "AP", n_boot, reference="64")
+        out[m] = b["differences"]["64 - 32"]
+    return out
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -48,7 +71,17 @@ if __name__ == "__main__":
     p.add_argument("--runs", default="runs/two_scale")
     p.add_argument("--wang-epochs", type=int, default=5)
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--test", action="store_true", help="the test folders' paired 64 - 32 px differences")
     a = p.parse_args()
+    if a.test:
+        diffs = test_differences()
+        (OUT.parent / "two_scale_test.json").write_text(json.dumps(diffs, indent=1))
+        print("| method | GAN | diffusion | multi-step | all nine |\n|---|---|---|---|---|")
+        for m, d in diffs.items():
+            print(f"| {m} | " + " | ".join(f"{100 * d[r]['mean']:+.1f} [{100 * d[r]['lo']:+.1f}, {100 * d[r]['hi']:+.1f}]"
+                                         for r in ("gan average", "diffusion average", "multistep average", "average"))
+                  + " |")
+        raise SystemExit
     out = Path(a.out)
     results = json.loads(out.read_text()) if out.exists() else {}
     cfg = make_config("mini")
