@@ -74,6 +74,11 @@ def random_crops(x: torch.Tensor, size: int, generator: torch.Generator | None =
     return torch.stack([img[:, y:y + size, x0:x0 + size] for img, y, x0 in zip(x, ys, xs)])
 
 
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """Float images in [0, 1] as uint8 (rounded, clamped): the inverse of ``to_float`` for image-file values."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
 def to_float(x: torch.Tensor, device, channels_last: bool = False) -> torch.Tensor:
     x = x.to(device, non_blocking=True).float().div_(255)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
@@ -137,8 +142,7 @@ def perturb(x: torch.Tensor, kind: str, strength, seed: int = 0) -> torch.Tensor
     if kind == "jpeg":
         if not strength:
             return x
-        u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8)
-        return torch.stack([jpeg(img, int(strength)) for img in u8]).float() / 255
+        return torch.stack([jpeg(img, int(strength)) for img in to_uint8(x)]).float() / 255
     if kind == "noise":
         if strength <= 0:
             return x

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from .augment import eval_transform, to_uint8
 from .spectra import log_spectrum
 
 
@@ -127,7 +128,7 @@ class Wang2020:
         params = [*self.encoder.parameters(), *self.head.parameters()]
         opt = torch.optim.Adam(params, lr=self.lr)
         g = torch.Generator().manual_seed(self.seed)
-        u8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
+        u8 = to_uint8(images)
         self.encoder.train()
         for _ in range(self.epochs):
             order = torch.randperm(len(u8), generator=g)
@@ -174,11 +175,9 @@ def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
     """Float images [N, 3, H, W] in [0, 1] brought to ``size`` px as scoring does (``augment.eval_transform``:
     smaller ones enlarged, then a centre crop), through uint8 as the image files are (a perturbed float image is
     quantised to 8 bits on the way); images already at ``size`` px are returned as they are."""
-    from .augment import eval_transform
     if images.shape[-1] == images.shape[-2] == size:
         return images
-    u8 = (images.clamp(0, 1) * 255).round().to(torch.uint8)
-    return eval_transform(size)(u8).float() / 255
+    return eval_transform(size)(to_uint8(images)).float() / 255
 
 
 class Enlarged:

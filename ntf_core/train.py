@@ -452,11 +452,12 @@ class FrozenFeatures(torch.utils.data.Dataset):
         images = Images(samples, lambda x: x, cache=cfg.cache_images)
         enlarge = eval_transform(cfg.image_size)
         feats, crop_feats = [], []
+
+        def e_of(u8):  # [B, views, D]: e of each image (and of its mirror)
+            v = to_float(u8, device)
+            return torch.stack([detector.encoder(w) for w in ([v, v.flip(-1)] if flips else [v])], 1)
         with torch.no_grad():
-            for x, _, index in DataLoader(images, batch_size=batch_size, collate_fn=_same_size(cfg, samples, native)):
-                def e_of(u8):
-                    v = to_float(u8, device)
-                    return torch.stack([detector.encoder(w) for w in ([v, v.flip(-1)] if flips else [v])], 1)
+            for x, _, _ in DataLoader(images, batch_size=batch_size, collate_fn=_same_size(cfg, samples, native)):
                 if two_scale and crops:
                     crop_feats.append(e_of(x).float().cpu())
                 feats.append(e_of(enlarge(x) if two_scale else x).float().cpu())

@@ -16,7 +16,8 @@ def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 1, pad: int =
     rows = (n + nrow - 1) // nrow
     H, W = h * upscale, w * upscale
     canvas = np.full((rows * (H + pad) + pad, nrow * (W + pad) + pad, 3), 255, np.uint8)
-    pix = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    from .augment import to_uint8
+    pix = to_uint8(images).permute(0, 2, 3, 1).numpy()
     pix = pix.repeat(upscale, axis=1).repeat(upscale, axis=2)
     for i in range(n):
         r, c = divmod(i, nrow)
