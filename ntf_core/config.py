@@ -77,6 +77,12 @@ class Config:
         images instead: the auxiliary branch takes random ``contrast_crop`` px crops of the (enlarged) input."""
         return self.cache_features and self.image_size > self.contrast_crop
 
+    @property
+    def hom_input_size(self) -> int:
+        """The input size the frozen hom head sees in stage 2 (and what ``natural_trace`` and ``embed`` feed it):
+        the ``contrast_crop`` px image itself with two scales, else the classifier's ``image_size``."""
+        return self.contrast_crop if self.two_scales else self.image_size
+
     def replace(self, **overrides) -> Config:
         return apply_overrides(self, overrides)
 

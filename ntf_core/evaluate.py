@@ -114,7 +114,7 @@ def embed(trace: TraceModel, detector: Detector | None, cfg: Config, samples: li
     if detector is not None:
         heads["aux"] = detector.eval().to(device).aux
     # two scales (32 px images enlarged for the classifier only): every space at the images' own size
-    size = cfg.contrast_crop if cfg.two_scales else cfg.image_size
+    size = cfg.hom_input_size
     loader = DataLoader(Images(samples, eval_transform(size)), batch_size=batch_size)
     out = {k: [] for k in ("e", *heads)}
     for x, _, _ in loader:

@@ -504,9 +504,7 @@ def natural_trace(detector: Detector, cfg: Config, samples: list[Sample], device
     training images (eval-mode input), L2-normalised. Choice: the paper does not say what "the natural traces"
     are at test time; their mean direction is the one point every real image was pulled towards (eq. 2)."""
     reals = [s for s in samples if s.label == 0]
-    # the input hom sees in stage 2: the 32 px image itself when cached features have two scales
-    size = cfg.contrast_crop if cfg.two_scales else cfg.image_size
-    loader = DataLoader(Images(reals, eval_transform(size), cache=cfg.cache_images),
+    loader = DataLoader(Images(reals, eval_transform(cfg.hom_input_size), cache=cfg.cache_images),
                         batch_size=batch_size)
     total = torch.zeros(detector.natural_trace.shape[0], device=device)
     for x, _, _ in loader:
