@@ -79,6 +79,15 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Float images [N, 3, H, W] in [0, 1] brought to ``size`` px as scoring does (``augment.eval_transform``:
+    smaller ones enlarged, then a centre crop), through uint8 as the image files are (a perturbed float image is
+    quantised to 8 bits on the way); images already at ``size`` px are returned as they are."""
+    if images.shape[-1] == images.shape[-2] == size:
+        return images
+    return eval_transform(size)(to_uint8(images)).float() / 255
+
+
 def to_float(x: torch.Tensor, device, channels_last: bool = False) -> torch.Tensor:
     x = x.to(device, non_blocking=True).float().div_(255)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x

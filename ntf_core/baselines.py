@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .augment import eval_transform, to_uint8
+from .augment import at_size, to_uint8
 from .spectra import log_spectrum
 
 
@@ -169,15 +169,6 @@ class NTF:
     def score(self, images: torch.Tensor) -> np.ndarray:
         x = at_size(images, self.cfg.image_size)
         return torch.cat([torch.sigmoid(self.detector(x[i:i + 256])) for i in range(0, len(x), 256)]).numpy()
-
-
-def at_size(images: torch.Tensor, size: int) -> torch.Tensor:
-    """Float images [N, 3, H, W] in [0, 1] brought to ``size`` px as scoring does (``augment.eval_transform``:
-    smaller ones enlarged, then a centre crop), through uint8 as the image files are (a perturbed float image is
-    quantised to 8 bits on the way); images already at ``size`` px are returned as they are."""
-    if images.shape[-1] == images.shape[-2] == size:
-        return images
-    return eval_transform(size)(to_uint8(images)).float() / 255
 
 
 class Enlarged:

@@ -21,9 +21,15 @@ interval is about the test photographs and fakes; the spread over seeds is the s
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
 
-METRICS = {"AP": average_precision_score, "AUC": roc_auc_score}
+
+def accuracy_at_half(y, scores, sample_weight=None) -> float:
+    """Accuracy of the verdict "fake" when P(fake) >= 0.5 (``metrics.detection_metrics``' ACC)."""
+    return accuracy_score(y, np.asarray(scores) >= 0.5, sample_weight=sample_weight)
+
+
+METRICS = {"AP": average_precision_score, "AUC": roc_auc_score, "ACC": accuracy_at_half}
 
 
 def _draw(rng, n: int, n_boot: int) -> np.ndarray:

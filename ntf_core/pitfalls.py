@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from .augment import perturb
-from .bootstrap import cluster_rates
-from .data import by_photo, cluster_of, scan, stratified_subset
+from .bootstrap import cluster_rates, photo_bootstrap
+from .data import by_photo, cluster_of, load_tensor, scan, stratified_subset
 from .metrics import calibration, detection_metrics, oracle_accuracy
 
 
@@ -29,27 +29,49 @@ def _jpeg_where(x: torch.Tensor, mask, quality: int) -> torch.Tensor:
     return out
 
 
+def _test_set(folder, n: int | None):
+    """Images, labels and photograph ids of ``n`` images of each label of ``folder``, drawn across photographs."""
+    from .experiments import pick
+    picked = pick(scan(folder, layout="cnndetection"), n)
+    return (load_tensor([s.path for s in picked]), np.array([s.label for s in picked]),
+            [cluster_of(s.path) for s in picked])
+
+
+def _intervals(y, clusters, scores: dict, metric: str, n_boot: int) -> dict:
+    """``{name: (lo, hi)}``: photo-bootstrap 95 % intervals of ``metric`` for score arrays of the same images
+    (reals resampled by source photograph, fakes one by one: ``bootstrap.photo_bootstrap``)."""
+    boot = photo_bootstrap({"t": y}, {"t": clusters}, {n: [{"t": s}] for n, s in scores.items()}, metric=metric,
+                           n_boot=n_boot)
+    return {n: (m["t"]["lo"], m["t"]["hi"]) for n, m in boot["methods"].items()}
+
+
 def format_shortcut(train_dir, test_dirs: dict, quality: int = 90, n_train: int | None = 1000,
-                    n_test: int | None = 400, method: str = "spectrum") -> dict:
+                    n_test: int | None = 400, method: str = "spectrum", n_boot: int = 1000) -> dict:
     """Pitfall 1. Two detectors of ``method`` trained on the same images of ``train_dir``: *honest* sees them all
     as PNG, *shortcut* sees the reals saved as JPEG at ``quality`` (as camera photos are) and the fakes as PNG (as
     generators write them). Both score each folder of ``test_dirs`` three ways: reals JPEG / fakes PNG (as the
     shortcut was trained), all PNG, and reals PNG / fakes JPEG (the formats swapped).
 
-    Returns ``{detector: {"<folder>: <test>": metrics row}}``."""
+    Returns ``{detector: {"<folder>: <test>": metrics row}}``; each row also holds ``"AP interval"``, the
+    photo-bootstrap 95 % interval of its AP (``n_boot`` replicates; the detectors are deterministic, so the interval
+    is about the test photographs and images only). In the traceless control the "fakes" are real crops too, and
+    resampling them one by one ignores that they share photographs: read its intervals as too narrow."""
     from .experiments import load_images, make_method
     x, y = load_images(scan(train_dir, layout="cnndetection"), n_train)
     tests = {}
     for g, d in test_dirs.items():
-        xt, yt = load_images(scan(d, layout="cnndetection"), n_test)
-        tests.update({f"{g}: reals JPEG, fakes PNG": (_jpeg_where(xt, yt == 0, quality), yt),
-                      f"{g}: all PNG": (xt, yt),
-                      f"{g}: reals PNG, fakes JPEG": (_jpeg_where(xt, yt == 1, quality), yt)})
+        xt, yt, ct = _test_set(d, n_test)
+        tests.update({f"{g}: reals JPEG, fakes PNG": (_jpeg_where(xt, yt == 0, quality), yt, ct),
+                      f"{g}: all PNG": (xt, yt, ct),
+                      f"{g}: reals PNG, fakes JPEG": (_jpeg_where(xt, yt == 1, quality), yt, ct)})
     out = {}
     for name, x_fit in (("honest (all PNG)", x), ("shortcut (reals JPEG)", _jpeg_where(x, y == 0, quality))):
         torch.manual_seed(0)
         det = make_method(method, seed=0, wang_epochs=1).fit(x_fit, y)
-        out[name] = {t: detection_metrics(yt, det.score(xs)) for t, (xs, yt) in tests.items()}
+        out[name] = {}
+        for t, (xs, yt, ct) in tests.items():
+            s = det.score(xs)
+            out[name][t] = {**detection_metrics(yt, s), "AP interval": _intervals(yt, ct, {t: s}, "AP", n_boot)[t]}
     return out
 
 
@@ -69,18 +91,21 @@ def traceless_folder(src_dir, dst, n: int | None = None) -> Path:
     return make_folder(dst, half[0][:n] if n else half[0], half[1][:n] if n else half[1])
 
 
-def threshold_report(detector, test_dirs: dict, n_test: int | None = None, bins: int = 10) -> tuple[dict, dict]:
-    """Pitfall 2. Per test folder: AP, ACC at 0.5, the oracle accuracy and its threshold, and ECE; plus the pooled
-    labels and scores of every folder (for a reliability diagram). ``detector`` has ``score(images)``."""
-    from .experiments import load_images
+def threshold_report(detector, test_dirs: dict, n_test: int | None = None, bins: int = 10, n_boot: int = 1000
+                     ) -> tuple[dict, dict]:
+    """Pitfall 2. Per test folder: AP and ACC at 0.5 with their photo-bootstrap 95 % intervals (``n_boot``
+    replicates; a fixed detector, so the intervals are about the test photographs and images), the oracle accuracy
+    and its threshold, and ECE; plus the pooled labels and scores of every folder (for a reliability diagram).
+    ``detector`` has ``score(images)``."""
     report, labels, scores = {}, [], []
     for g, d in test_dirs.items():
-        x, y = load_images(scan(d, layout="cnndetection"), n_test)
+        x, y, clusters = _test_set(d, n_test)
         s = detector.score(x)
         m = detection_metrics(y, s)
         acc, thr = oracle_accuracy(y, s)
-        report[g] = {"AP": m["AP"], "ACC": m["ACC"], "oracle ACC": acc, "oracle threshold": thr,
-                     "ECE": calibration(y, s, bins)["ece"]}
+        report[g] = {"AP": m["AP"], "AP interval": _intervals(y, clusters, {g: s}, "AP", n_boot)[g],
+                     "ACC": m["ACC"], "ACC interval": _intervals(y, clusters, {g: s}, "ACC", n_boot)[g],
+                     "oracle ACC": acc, "oracle threshold": thr, "ECE": calibration(y, s, bins)["ece"]}
         labels.append(y)
         scores.append(s)
     return report, {"labels": np.concatenate(labels), "scores": np.concatenate(scores)}

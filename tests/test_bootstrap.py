@@ -119,3 +119,18 @@ def test_cluster_rates_pool_crops_not_photographs_and_refuse_empty_groups():
     assert r["g"]["mean"] == 0.75  # the mean of per-photo rates would be 0.5
     with pytest.raises(ValueError, match="group 'empty' has 0 values"):
         cluster_rates({"empty": ([], [])})
+
+
+def test_accuracy_metric_matches_the_detection_metrics_and_its_weights():
+    from ntf_core.bootstrap import accuracy_at_half
+    from ntf_core.metrics import detection_metrics
+    rng, labels, cl = _world()
+    s = rng.random(80)
+    boot = photo_bootstrap({"a": labels["a"]}, {"a": cl["a"]}, {"m": [{"a": s}]}, metric="ACC", n_boot=100)
+    cell = boot["methods"]["m"]["a"]
+    assert cell["mean"] == pytest.approx(detection_metrics(labels["a"], s)["ACC"])  # >= 0.5 is "fake", as there
+    assert cell["lo"] <= cell["mean"] <= cell["hi"] and cell["lo"] < cell["hi"]
+    w = np.arange(80) % 3  # a weight is a count of copies
+    assert accuracy_at_half(labels["a"], s, sample_weight=w) == pytest.approx(
+        detection_metrics(np.repeat(labels["a"], w), np.repeat(s, w))["ACC"])
+    assert accuracy_at_half([0, 1], [0.5, 0.5]) == 0.5  # exactly 0.5 is called fake

@@ -58,6 +58,9 @@ def test_format_shortcut_is_learned_when_the_fakes_carry_no_trace(tmp_path):
     # as trained the shortcut looks like a detector; with the formats swapped it is worse than chance
     assert cut["t: reals JPEG, fakes PNG"]["AP"] > 0.7 and cut["t: reals PNG, fakes JPEG"]["AP"] < 0.45
     assert 0.35 < honest["t: all PNG"]["AP"] < 0.65  # real vs real: nothing to learn without the shortcut
+    for r in (*cut.values(), *honest.values()):  # a photo-bootstrap interval around each AP
+        lo, hi = r["AP interval"]
+        assert lo <= r["AP"] <= hi and lo < hi
 
 
 def test_threshold_report_agrees_with_the_metrics():
@@ -71,6 +74,8 @@ def test_threshold_report_agrees_with_the_metrics():
         assert (r["oracle ACC"], r["oracle threshold"]) == pytest.approx(oracle_accuracy(y, s))
         assert r["ECE"] == pytest.approx(calibration(y, s, 5)["ece"])
         assert r["oracle ACC"] >= r["ACC"]
+        assert r["AP interval"][0] <= r["AP"] <= r["AP interval"][1]
+        assert r["ACC interval"][0] <= r["ACC"] <= r["ACC interval"][1] and r["ACC interval"][0] < r["ACC interval"][1]
 
 
 def test_photo_memory_splits_every_photo_in_half(small):
