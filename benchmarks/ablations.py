@@ -37,6 +37,9 @@ p.add_argument("--short-epochs1", type=int, default=3, help="stage-1 epochs of F
 p.add_argument("--short-stage1", default="runs/sel/e3_lr0.001_s{seed}/stage1.pt",
                help="full NTF's stage-1 checkpoint per seed for Figures 3 and 4b (a --short-epochs1 run)")
 p.add_argument("--n-boot", type=int, default=1000)
+p.add_argument("--image-size", type=int, default=32,
+               help="stage 2's classifier input (the stored ablations are at one scale, 32 px: they were run before "
+                    "the preset took the paper's two scales, 64 px, and were not rerun since; docs/METHOD.md)")
 p.add_argument("--merge", action="store_true",
                help="keep the figures of an existing --out file that this run does not train (same seeds, n_test)")
 a = p.parse_args()
@@ -50,7 +53,7 @@ for seed in a.seeds:
         figs = [f for f in figs if f in a.figures]
         if not figs:
             continue
-        over = {"epochs1": epochs1} if epochs1 else {}
+        over = {"epochs1": epochs1, "image_size": a.image_size} if epochs1 else {"image_size": a.image_size}
         out = f"{a.runs}/s{seed}" + (f"/e{epochs1}" if epochs1 else "")
         part_scores: dict = {}
         part = ablations(make_config("mini", seed=seed, out=out, **over), dirs, dm_dir=dirs["ddpm"],

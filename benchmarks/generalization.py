@@ -13,9 +13,12 @@ folder drawn across photographs, what notebook 06 reads:
                                                       of the average AP over the nine folders, photo bootstrap,
                                                       and the paired differences "NTF - <baseline>" alike
 
-    OMP_NUM_THREADS=2 python benchmarks/generalization.py --ntf runs/gen/s{seed}/stage2.pt [--seeds 0 1 2] [--robustness]
-    OMP_NUM_THREADS=2 python benchmarks/generalization.py --image-size 64 --ntf runs/gen64/s{seed}/stage2.pt \
-        --stage1 runs/gen/s{seed}/stage1.pt        # every method at 64 px: generalization_64px*.json / .npz
+The stored results were made by (the mini preset's two scales: every classifier input 64 px)
+    OMP_NUM_THREADS=2 python benchmarks/generalization.py --ntf 'runs/gen64/s{seed}/stage2.pt' \
+        --stage1 'runs/gen/s{seed}/stage1.pt' --robustness
+and the single-scale comparison (every method at 32 px: generalization_32px*.json / .npz, robustness_32px.json) by
+    OMP_NUM_THREADS=2 python benchmarks/generalization.py --image-size 32 --ntf 'runs/gen/s{seed}/stage2.pt' \
+        --stage1 'runs/gen/s{seed}/stage1.pt' --robustness
 
 ``--ntf`` is a pattern with ``{seed}``; a missing checkpoint is trained (both stages, mini preset; stage 1 where
 ``--stage1`` points, when given) first.
@@ -36,6 +39,7 @@ from ntf_core.experiments import (
     generalization,
     labels_and_clusters,
     report_groups,
+    results_tag,
     robustness,
     save_results,
 )
@@ -44,7 +48,7 @@ from ntf_core.train import stage1, stage2
 RESULTS = default_mini_root().parent / "results"
 
 
-def ntf_checkpoints(pattern: str, seeds, image_size: int = 32, stage1_pattern: str = "") -> dict:
+def ntf_checkpoints(pattern: str, seeds, image_size: int, stage1_pattern: str = "") -> dict:
     out = {}
     for seed in seeds:
         path = Path(pattern.format(seed=seed))
@@ -65,12 +69,12 @@ if __name__ == "__main__":
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--robustness", action="store_true", help="also Figure 5 with the same detectors")
     p.add_argument("--robustness-n-test", type=int, default=200)
-    p.add_argument("--image-size", type=int, default=32,
-                   help="the classifier's input size for every method (64: the paper's two scales, NTF's auxiliary "
-                        "branch staying on the 32 px image; results then go to *_two_scale files)")
+    p.add_argument("--image-size", type=int, default=make_config("mini").image_size,
+                   help="the classifier's input size for every method (default the preset's 64: the paper's two "
+                        "scales, NTF's auxiliary branch staying on the 32 px image; another size writes *_<n>px files)")
     p.add_argument("--stage1", default="", help="NTF's stage 1 per seed ({seed} pattern) for checkpoints trained here")
     a = p.parse_args()
-    tag = "" if a.image_size == 32 else f"_{a.image_size}px"
+    tag = results_tag(a.image_size)
     t0 = time.perf_counter()
     dirs = mini_test_dirs()
     scores: dict = {}
@@ -78,7 +82,7 @@ if __name__ == "__main__":
     results = generalization(make_config("mini").train_dir, dirs,
                              ntf_checkpoints(a.ntf, a.seeds, a.image_size, a.stage1), seeds=a.seeds,
                              methods=METHODS + CONTROLS, wang_epochs=a.wang_epochs, scores=scores, fitted=fitted,
-                             input_size=a.image_size if a.image_size != 32 else None)
+                             input_size=a.image_size)
     save_results(results, RESULTS / f"generalization{tag}.json")
     labels, clusters = labels_and_clusters(dirs)
     np.savez_compressed(RESULTS / f"generalization{tag}_scores.npz", **{

@@ -2,13 +2,15 @@
 the README comes from a file a benchmark wrote. Paste the output into README.md after a rerun.
 
     python benchmarks/readme_tables.py
-    python benchmarks/readme_tables.py --image-size 64   # the two-scale test comparison (docs/METHOD.md)
+    python benchmarks/readme_tables.py --image-size 32   # the single-scale comparison (docs/METHOD.md)
 """
 import argparse
 import json
 
 from ntf_core.bootstrap import format_interval, verdict
+from ntf_core.config import make_config
 from ntf_core.data import default_mini_root
+from ntf_core.experiments import results_tag
 
 R = default_mini_root().parent / "results"
 ROWS = {"gan average": "GAN (dcgan*, sngan, stylegan)", "diffusion average": "diffusion (ddpm, ddim, pndm)",
@@ -39,8 +41,8 @@ def generalization(tag: str = ""):
             print(f"| {label} | " + " | ".join(cells) + " |")
 
 
-def robustness():
-    rob = json.loads((R / "robustness.json").read_text())
+def robustness(tag: str = ""):
+    rob = json.loads((R / f"robustness{tag}.json").read_text())
     print("\nRobustness: AP at the strongest setting of each perturbation, and the share of each method's margin "
           "above chance (AP − 50) that is left\n")
     res = rob["results"]
@@ -87,10 +89,12 @@ def ablations():
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--image-size", type=int, default=make_config("mini").image_size)
     a = p.parse_args()
-    if a.image_size != 32:
-        generalization(f"_{a.image_size}px")
+    tag = results_tag(a.image_size)
+    if tag:
+        generalization(tag)
+        robustness(tag)
         raise SystemExit
     for part in (generalization, robustness, ablations):
         try:

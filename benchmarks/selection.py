@@ -82,7 +82,8 @@ def run_arm(s1: str, s2: dict, seed: int, reading: str) -> dict:
     ck1 = stage1_checkpoint(s1, seed)
     s2 = {"reading": reading, **s2}
     out = RUNS / f"{s1}_s{seed}" / "-".join(f"{k}={v}" for k, v in sorted(s2.items()))
-    cfg = make_config("mini", seed=seed, out=str(out), stage1_checkpoint=str(ck1), **STAGE1[s1], **s2)
+    # the selection ran at one scale (32 px), the preset before its fifth step took the two scales (64 px)
+    cfg = make_config("mini", seed=seed, out=str(out), stage1_checkpoint=str(ck1), image_size=32, **STAGE1[s1], **s2)
     ck2 = stage2(cfg)
     det, cfg = load_detector(ck2)
     val = scan(cfg.val_dir, layout="cnndetection")

@@ -9,7 +9,7 @@ stage 2 only. Writes data_samples/results/two_scale.json ({method: {size: {seed:
 and prints the table (mean ± std over seeds; the paired per-seed difference 64 - 32 px).
 
     OMP_NUM_THREADS=2 python benchmarks/two_scale.py [--seeds 0 1 2] [--methods NTF "linear probe" spectrum]
-    python benchmarks/two_scale.py --test    # after generalization.py --image-size 64: each method's paired
+    python benchmarks/two_scale.py --test    # after generalization.py at 64 (the preset) and at --image-size 32: each method's paired
                                              # 64 - 32 px difference on the test folders, from the stored scores
 """
 import argparse
@@ -23,7 +23,7 @@ from ntf_core.baselines import Enlarged
 from ntf_core.config import make_config
 from ntf_core.data import default_mini_root, scan
 from ntf_core.evaluate import load_detector
-from ntf_core.experiments import load_images, make_method
+from ntf_core.experiments import load_images, make_method, results_tag
 from ntf_core.metrics import detection_metrics
 from ntf_core.train import score_samples, stage1, stage2
 
@@ -49,7 +49,7 @@ def test_differences(n_boot: int = 500) -> dict:
     from ntf_core.data import mini_test_dirs
     from ntf_core.experiments import report_groups
     res = OUT.parent
-    z = {size: np.load(res / f"generalization{'' if size == 32 else '_64px'}_scores.npz") for size in SIZES}
+    z = {size: np.load(res / f"generalization{results_tag(size)}_scores.npz") for size in SIZES}
     labels = {k.split("|")[1]: z[32][k] for k in z[32] if k.startswith("labels|")}
     clusters = {k.split("|")[1]: list(z[32][k]) for k in z[32] if k.startswith("clusters|")}
     methods = sorted({k.split("|")[0] for k in z[32] if k.count("|") == 2})

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .baselines import NTF, Enlarged, LinearProbe, LowFrequencyProbe, SpectrumClassifier, Wang2020
+from .config import make_config
 from .data import cluster_of, load_tensor, scan, stratified_subset
 from .metrics import average_row, detection_metrics, family_rows
 
@@ -164,10 +165,17 @@ def robustness(detectors: dict, test_dirs: dict, grid: dict | None = None, n_tes
 
 
 def fit_baselines(train_dir, methods=("spectrum", "linear probe", "Wang2020"), seed: int = 0, wang_epochs: int = 5,
-                  n_train: int | None = None) -> dict:
-    """The baselines of ``methods``, fitted on ``train_dir`` (real vs the training generator)."""
+                  n_train: int | None = None, input_size: int | None = None) -> dict:
+    """The baselines of ``methods``, fitted on ``train_dir`` (real vs the training generator); ``input_size``:
+    each sees its images enlarged to it (``make_method``), as NTF's checkpoint does its own ``image_size``."""
     x, y = load_images(scan(train_dir, layout="cnndetection"), n_train)
-    return {m: make_method(m, seed, wang_epochs).fit(x, y) for m in methods}
+    return {m: make_method(m, seed, wang_epochs, input_size=input_size).fit(x, y) for m in methods}
+
+
+def results_tag(image_size: int) -> str:
+    """The suffix of the stored result files of a run at ``image_size`` (``data_samples/results/``): none at the
+    mini preset's own input size, ``_<n>px`` for a comparison at another size (``generalization_32px.json``)."""
+    return "" if image_size == make_config("mini").image_size else f"_{image_size}px"
 
 
 def save_results(results: dict, path) -> None:

@@ -10,7 +10,9 @@ def test_presets():
     assert (paper.lr1, paper.lr2, paper.momentum, paper.weight_decay, paper.lam, paper.gamma) == \
         (0.1, 0.1, 0.9, 1e-3, 0.1, 0.5)
     mini = make_config("mini")
-    assert mini.encoder == "efficientnet_lite0" and mini.image_size == 32 and mini.train_dir.endswith("ntf-mini/train")
+    assert mini.encoder == "efficientnet_lite0" and mini.train_dir.endswith("ntf-mini/train")
+    # the paper's two scales, selected on validation: classifier on 64 px, auxiliary branch and hom on 32 px
+    assert (mini.image_size, mini.contrast_crop, mini.two_scales, mini.hom_input_size) == (64, 32, True, 32)
 
 
 def test_overrides_are_typed_from_strings():

@@ -5,6 +5,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torchvision
 from conftest import MINI
 from PIL import Image
 
@@ -56,10 +57,12 @@ def test_evaluate_json_matches_scoring_by_hand(ckpt, small_tests, capsys):
     out = json.loads(capsys.readouterr().out)
     samples = scan(small_tests[0])
     det, cfg = load_detector(ckpt)
-    # by hand: decode, centre-crop to the checkpoint's image_size (32 px crops: unchanged), sigmoid of the logit
-    x = torch.stack([torch.from_numpy(np.array(Image.open(s.path).convert("RGB"))).permute(2, 0, 1)
-                     for s in samples]).float() / 255
-    assert cfg.image_size == 32 and x.shape[-2:] == (32, 32)
+    # by hand: decode, enlarge the 32 px crops to the checkpoint's image_size (64: square images, so no crop is
+    # left to take), sigmoid of the logit
+    u8 = torch.stack([torch.from_numpy(np.array(Image.open(s.path).convert("RGB"))).permute(2, 0, 1)
+                      for s in samples])
+    assert cfg.image_size == 64 and u8.shape[-2:] == (32, 32)
+    x = torchvision.transforms.v2.functional.resize(u8, [64, 64], antialias=True).float() / 255
     with torch.no_grad():
         scores = torch.sigmoid(det.eval()(x)).numpy()
     assert out["rows"]["sngan"] == pytest.approx(detection_metrics([s.label for s in samples], scores), abs=1e-6)

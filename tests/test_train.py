@@ -182,7 +182,7 @@ def _rank_main(rank, port, cfg, q):
 
 
 def test_two_gloo_ranks_equal_one_process(tmp_path):
-    cfg = tiny(tmp_path)
+    cfg = tiny(tmp_path, image_size=32)  # stage 2's losses on batches of 32 px images (one scale)
     trace, det = _models(cfg)
     one = _losses_and_grads(cfg, trace, det, slice(0, 16))
     ctx = mp.get_context("spawn")
@@ -314,6 +314,7 @@ def test_epochs1_zero_is_the_untouched_encoder(tmp_path):
 def test_frozen_features_are_the_encoder_outputs_and_refuse_what_they_cannot_cache(trained, tmp_path):
     """cache_features: e of each image and of its mirror, the very values E gives; random crops cannot be cached."""
     cfg, p1, _ = trained
+    cfg = cfg.replace(image_size=32)  # one scale: the 32 px image is both branches' input
     trace, _, _ = train.load_trace_model(p1)
     det = train.Detector(trace, cfg.head_dim, cfg.reading).eval()
     samples = train.training_samples(cfg)[:6]
@@ -402,6 +403,7 @@ def test_cached_and_uncached_stage2_learn_alike(trained, tmp_path):
 
 def test_frozen_features_flip_about_half_the_time(trained):
     cfg, p1, _ = trained
+    cfg = cfg.replace(image_size=32)  # one scale: items are e of the image or of its mirror
     trace, _, _ = train.load_trace_model(p1)
     feats = train.FrozenFeatures(train.Detector(trace, cfg.head_dim).eval(), train.training_samples(cfg)[:4], cfg)
     torch.manual_seed(0)
