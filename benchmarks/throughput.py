@@ -158,8 +158,9 @@ def main(argv=None) -> list[dict]:
                          a.workers if a.workers is not None else min(8, os.cpu_count() or 1)}
             for stage in a.stages:
                 for source in a.inputs:
+                    # images through the step, not cached features (train.FrozenFeatures has no image step)
                     cfg = make_config(preset, device=device, batch_size=batch[preset], encoder_weights="",
-                                      compile=a.compile, val_dir="", **extra)
+                                      compile=a.compile, val_dir="", cache_features=False, **extra)
                     rows.append(measure(cfg, stage, source, steps, warmup))
                     r = rows[-1]
                     print(f"{preset:6s} stage {stage} {source:9s} {device:4s} batch {r['batch']:4d}  "
