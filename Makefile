@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.ntf-installed
 
-.PHONY: setup course test test-notebooks site test-site lock store lab clean-course checkpoints
+.PHONY: setup course test lint format test-notebooks site test-site lock store lab clean-course checkpoints
 
 setup: $(STAMP)
 
@@ -44,10 +44,20 @@ lock:
 	mv build/requirements.lock requirements.lock
 	rm -rf build/lock-venv
 
-# Unit tests (the browser test too), every notebook through the course runner with small parameters, and nbval
-# against the stored outputs; nbval gets the same 20-minute cell limit.
-test: $(STAMP)
+# Lint and format check (ruff, 100 columns; settings in pyproject.toml), then the unit tests (the browser test too),
+# every notebook through the course runner with small parameters, and nbval against the stored outputs; nbval gets
+# the same 20-minute cell limit.
+test: lint
 	$(PY) -m pytest tests notebooks --nbval --nbval-current-env --nbval-cell-timeout 1200 --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Rewrite the code to the project's format and fix what ruff can fix by itself.
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
 
 # The notebooks alone (the course runner with CI parameters, then nbval): CI runs this after `make test`, so every notebook
 # runs twice in a row on one checkout and must give the same checked outputs both times.

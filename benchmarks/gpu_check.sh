@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's prepared GPU check, about 8 minutes on one H100/H200 (hard limits below add up to 540 s): the CUDA
+# The prepared GPU check, about 8 minutes on one H100/H200 (hard limits below add up to 540 s): the CUDA
 # tests and the loss tests, notebooks 01-03 through papermill on CUDA with small parameters, then the throughput
 # benchmark at paper settings (ResNet-50, 224 px, bf16, batch 256) and mini. Everything it prints goes to
 # $OUT/gpu_check.log (default benchmarks/gpu_check.log); the benchmark appends its JSON line to

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 3's bar: `ntf stage1` then `ntf stage2` with the mini preset on ntf-mini, wall-clock, on this machine.
+# The mini training time: `ntf stage1` then `ntf stage2` with the mini preset on ntf-mini, wall-clock, on this machine.
 #   bash benchmarks/mini_training_time.sh [OUT]        (default OUT: runs/mini-time; results appended to
 #   benchmarks/mini_training_time.txt)
 set -euo pipefail

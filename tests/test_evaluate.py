@@ -1,4 +1,6 @@
-"""`ntf evaluate` and `ntf detect` on a tiny checkpoint: per-folder tables, probabilities, clear errors."""
+"""`ntf evaluate` and `ntf detect` on a tiny checkpoint: per-folder tables, probabilities, clear
+errors."""
+
 import json
 import shutil
 
@@ -10,26 +12,40 @@ from conftest import MINI
 from PIL import Image
 
 from ntf_core import train
+from ntf_core.checkpoints import load_detector
 from ntf_core.cli import main
 from ntf_core.config import make_config
-from ntf_core.data import LayoutError, mini_test_dirs, scan
-from ntf_core.evaluate import evaluate_dirs, load_detector
+from ntf_core.data import LayoutError, scan
+from ntf_core.evaluate import evaluate_dirs
 from ntf_core.metrics import detection_metrics
+from ntf_core.mini import mini_test_dirs
 
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
-    cfg = make_config("mini", train_dir=str(MINI / "train"), val_dir="", max_images=64, batch_size=32,
-                      epochs1=1, epochs2=1, encoder="small_cnn", encoder_weights="", width=8, view_size=28,
-                      out=str(out))
+    cfg = make_config(
+        "mini",
+        train_dir=str(MINI / "train"),
+        val_dir="",
+        max_images=64,
+        batch_size=32,
+        epochs1=1,
+        epochs2=1,
+        encoder="small_cnn",
+        encoder_weights="",
+        width=8,
+        view_size=28,
+        out=str(out),
+    )
     train.stage1(cfg)
     return train.stage2(cfg)
 
 
 @pytest.fixture(scope="module")
 def small_tests(tmp_path_factory):
-    """Two 20+20 image test folders copied from ntf-mini, one with a class level (0_real under a class)."""
+    """Two 20+20 image test folders copied from ntf-mini, one with a class level (0_real under a
+    class)."""
     root = tmp_path_factory.mktemp("tests")
     source = mini_test_dirs()
     dirs = []
@@ -57,20 +73,28 @@ def test_evaluate_json_matches_scoring_by_hand(ckpt, small_tests, capsys):
     out = json.loads(capsys.readouterr().out)
     samples = scan(small_tests[0])
     det, cfg = load_detector(ckpt)
-    # by hand: decode, enlarge the 32 px crops to the checkpoint's image_size (64: square images, so no crop is
-    # left to take), sigmoid of the logit
-    u8 = torch.stack([torch.from_numpy(np.array(Image.open(s.path).convert("RGB"))).permute(2, 0, 1)
-                      for s in samples])
+    # by hand: decode, enlarge the 32 px crops to the checkpoint's image_size (64: square images, so
+    # no crop is left to take), sigmoid of the logit
+    u8 = torch.stack(
+        [
+            torch.from_numpy(np.array(Image.open(s.path).convert("RGB"))).permute(2, 0, 1)
+            for s in samples
+        ]
+    )
     assert cfg.image_size == 64 and u8.shape[-2:] == (32, 32)
     x = torchvision.transforms.v2.functional.resize(u8, [64, 64], antialias=True).float() / 255
     with torch.no_grad():
         scores = torch.sigmoid(det.eval()(x)).numpy()
-    assert out["rows"]["sngan"] == pytest.approx(detection_metrics([s.label for s in samples], scores), abs=1e-6)
+    assert out["rows"]["sngan"] == pytest.approx(
+        detection_metrics([s.label for s in samples], scores), abs=1e-6
+    )
 
 
 def test_detect_scores_files_and_folders_of_any_size(ckpt, small_tests, tmp_path, capsys):
     big = tmp_path / "big.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(big)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(
+        big
+    )
     assert main(["detect", "--checkpoint", str(ckpt), "--json", str(big), str(small_tests[0])]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out) == 41 and out[0]["path"] == str(big)
@@ -83,8 +107,20 @@ def test_clear_errors(ckpt, small_tests, tmp_path, capsys):
     assert main(["evaluate", "--checkpoint", str(ckpt), str(fake_only.parent)]) == 2
     assert "fakeonly: a test folder needs both 0_real and 1_fake" in capsys.readouterr().err
     # UnivFD style: a fake-only folder paired with a folder of reals
-    assert main(["evaluate", "--checkpoint", str(ckpt), "--json", "--real-dir", str(small_tests[0] / "0_real"),
-                 str(fake_only.parent)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(ckpt),
+                "--json",
+                "--real-dir",
+                str(small_tests[0] / "0_real"),
+                str(fake_only.parent),
+            ]
+        )
+        == 0
+    )
     row = json.loads(capsys.readouterr().out)["rows"]["fakeonly"]
     assert (row["n_real"], row["n_fake"]) == (20, 20)
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), str(small_tests[0])]) == 2
@@ -102,9 +138,12 @@ def test_clear_errors(ckpt, small_tests, tmp_path, capsys):
 
 
 def test_labels_and_clusters_follow_the_order_generalization_scores():
-    """The bootstrap's labels and photo ids line up with the images scored: same subset, same order."""
-    from ntf_core.data import cluster_of, mini_test_dirs, scan
+    """The bootstrap's labels and photo ids line up with the images scored: same subset, same
+    order."""
+    from ntf_core.data import scan
     from ntf_core.experiments import labels_and_clusters, load_images, pick
+    from ntf_core.mini import cluster_of, mini_test_dirs
+
     d = {"ddim": mini_test_dirs()["ddim"]}
     labels, clusters = labels_and_clusters(d, 40)
     samples = pick(scan(d["ddim"], layout="cnndetection"), 40)

