@@ -1,18 +1,25 @@
-"""Model selection for the mini preset on the dcgan *validation* split only (no test folder is read here).
+"""Model selection for the mini preset on the dcgan *validation* split only (no test folder is read
+here).
 
-Each arm is a stage-1 setting and a stage-2 setting, trained at every seed; the score is the validation AP and
-ROC-AUC of the last stage-2 epoch (no early stopping), and the collapse statistics of z_hom on the validation
-crops. Results go to data_samples/results/selection.json (written after every run, so a stopped run keeps what
-it finished); runs live in runs/sel/ and resume there. docs/METHOD.md holds the tables this prints.
+Each arm is a stage-1 setting and a stage-2 setting, trained at every seed; the score is the
+validation AP and ROC-AUC of the last stage-2 epoch (no early stopping), and the collapse statistics
+of z_hom on the validation crops. Results go to data_samples/results/selection.json (written after
+every run, so a stopped run keeps what it finished); runs live in runs/sel/ and resume there.
+docs/METHOD.md holds the tables this prints.
 
-    OMP_NUM_THREADS=2 python benchmarks/selection.py --group readings      # 3 readings on the 10-epoch stage 1
+    # 3 readings on the 10-epoch stage 1
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --group readings
     OMP_NUM_THREADS=2 python benchmarks/selection.py --group stage1 --reading aux
-    OMP_NUM_THREADS=2 python benchmarks/selection.py --group ort            # eq. 3: signed, square (abs: stage1)
-    OMP_NUM_THREADS=2 python benchmarks/selection.py --table               # print every table, train nothing
+    # eq. 3: signed, square (abs: stage1)
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --group ort
+    # print every table, train nothing
+    OMP_NUM_THREADS=2 python benchmarks/selection.py --table
 
-Seed 0 of the preset's own stage 1 (10 epochs at lr1 0.001) is the checkpoint shipped before this selection
-(data_samples/checkpoints/mini/stage1.pt as of commit 992706f8, float16), kept in runs/sel/ as a copy.
+Seed 0 of the preset's own stage 1 (10 epochs at lr1 0.001) is the checkpoint shipped before this
+selection (data_samples/checkpoints/mini/stage1.pt as of commit 992706f8, float16), kept in
+runs/sel/ as a copy.
 """
+
 import argparse
 import json
 import os
@@ -22,24 +29,28 @@ from pathlib import Path
 
 import numpy as np
 
+from ntf_core.checkpoints import load_checkpoint, load_detector, load_trace_model
 from ntf_core.config import SHIPPED_CHECKPOINTS, make_config
-from ntf_core.data import default_mini_root, scan
-from ntf_core.evaluate import embed, load_detector
+from ntf_core.data import scan
+from ntf_core.evaluate import embed, score_samples
 from ntf_core.experiments import selection_table
 from ntf_core.metrics import collapse_stats, detection_metrics
-from ntf_core.train import load_checkpoint, load_trace_model, score_samples, stage1, stage2
+from ntf_core.mini import default_mini_root
+from ntf_core.train import stage1, stage2
 
 RUNS = Path("runs/sel")
 OUT = default_mini_root().parent / "results" / "selection.json"
 
 # stage-1 settings (overrides of the mini preset)
 STAGE1 = {
-    "e10_lr0.001": {},                                   # the preset before this selection
+    "e10_lr0.001": {},  # the preset before this selection
     "e3_lr0.001": {"epochs1": 3},
     "e3_lr0.01": {"epochs1": 3, "lr1": 0.01},
-    "e0": {"epochs1": 0},                                # no stage 1: the ImageNet encoder, fresh heads
-    "e3_floor0.05": {"epochs1": 3, "hom_floor": 0.05},   # the collapse remedy (losses.hom_variance_floor)
-    "e3_signed": {"epochs1": 3, "ort_mode": "signed"},   # eq. 3 as printed
+    # no stage 1: the ImageNet encoder, fresh heads
+    "e0": {"epochs1": 0},
+    # the collapse remedy (losses.hom_variance_floor)
+    "e3_floor0.05": {"epochs1": 3, "hom_floor": 0.05},
+    "e3_signed": {"epochs1": 3, "ort_mode": "signed"},  # eq. 3 as printed
     "e3_square": {"epochs1": 3, "ort_mode": "square"},
     "e10_floor0.05": {"hom_floor": 0.05},
 }
@@ -50,7 +61,8 @@ GROUPS = {  # (stage-1 arm, stage-2 overrides) per group
     "stage1": [(s, {}) for s in ("e0", "e3_lr0.001", "e3_lr0.01", "e10_lr0.001")],
     "remedy": [(s, {}) for s in ("e3_floor0.05",)],  # beside e3_lr0.001 (same 3 epochs, no floor)
     "ext": [("e3_lr0.001", {"ext_weight": 0.0})],
-    "ort": [(s, {}) for s in ("e3_signed", "e3_square")],  # eq. 3's readings beside e3_lr0.001 (abs, the default)
+    # eq. 3's readings beside e3_lr0.001 (abs, the default)
+    "ort": [(s, {}) for s in ("e3_signed", "e3_square")],
 }
 
 
@@ -59,8 +71,8 @@ def arm_name(s1: str, s2: dict) -> str:
 
 
 def stage1_checkpoint(s1: str, seed: int) -> Path:
-    """The stage-1 checkpoint of an arm and seed, trained here if missing (a lock file keeps two processes of
-    this script from training the same one: the second waits)."""
+    """The stage-1 checkpoint of an arm and seed, trained here if missing (a lock file keeps two
+    processes of this script from training the same one: the second waits)."""
     path = RUNS / f"{s1}_s{seed}" / "stage1.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     if s1 == "e10_lr0.001" and seed == 0 and not path.exists():
@@ -68,7 +80,10 @@ def stage1_checkpoint(s1: str, seed: int) -> Path:
     lock = path.with_suffix(".lock")
     while lock.exists() and Path(f"/proc/{lock.read_text().strip()}").exists():
         time.sleep(10)
-    if not path.exists() or load_checkpoint(path)["epoch"] < make_config("mini", **STAGE1[s1]).epochs1:
+    if (
+        not path.exists()
+        or load_checkpoint(path)["epoch"] < make_config("mini", **STAGE1[s1]).epochs1
+    ):
         lock.write_text(str(os.getpid()))
         try:
             stage1(make_config("mini", seed=seed, out=str(path.parent), **STAGE1[s1]))
@@ -82,8 +97,17 @@ def run_arm(s1: str, s2: dict, seed: int, reading: str) -> dict:
     ck1 = stage1_checkpoint(s1, seed)
     s2 = {"reading": reading, **s2}
     out = RUNS / f"{s1}_s{seed}" / "-".join(f"{k}={v}" for k, v in sorted(s2.items()))
-    # the selection ran at one scale (32 px), the preset before its fifth step took the two scales (64 px)
-    cfg = make_config("mini", seed=seed, out=str(out), stage1_checkpoint=str(ck1), image_size=32, **STAGE1[s1], **s2)
+    # the selection ran at one scale (32 px), the preset before its fifth step took the two scales
+    # (64 px)
+    cfg = make_config(
+        "mini",
+        seed=seed,
+        out=str(out),
+        stage1_checkpoint=str(ck1),
+        image_size=32,
+        **STAGE1[s1],
+        **s2,
+    )
     ck2 = stage2(cfg)
     det, cfg = load_detector(ck2)
     val = scan(cfg.val_dir, layout="cnndetection")
@@ -92,25 +116,35 @@ def run_arm(s1: str, s2: dict, seed: int, reading: str) -> dict:
     trace, _, _ = load_trace_model(ck1)
     z = embed(trace, det, cfg, val)
     h1, h2 = load_checkpoint(ck1)["history"], load_checkpoint(ck2)["history"]
-    return {"val": {k: m[k] for k in ("AP", "AUC", "ACC")},
-            "z_hom": collapse_stats(z["z_hom"][labels == 0], z["z_hom"][labels == 1]),
-            "aux": collapse_stats(z["aux"][labels == 0], z["aux"][labels == 1]),
-            "stage1": h1[-1] if h1 else {}, "stage2": h2[-1], "seconds": time.perf_counter() - t0}
+    return {
+        "val": {k: m[k] for k in ("AP", "AUC", "ACC")},
+        "z_hom": collapse_stats(z["z_hom"][labels == 0], z["z_hom"][labels == 1]),
+        "aux": collapse_stats(z["aux"][labels == 0], z["aux"][labels == 1]),
+        "stage1": h1[-1] if h1 else {},
+        "stage2": h2[-1],
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def table(results: dict) -> str:
     headers, rows = selection_table(results)
-    return "\n".join(["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
-                     + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+    return "\n".join(
+        ["| " + " | ".join(headers) + " |", "|---|" + "---:|" * (len(headers) - 1)]
+        + ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    )
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--group", choices=sorted(GROUPS), action="append", default=[])
-    p.add_argument("--reading", default="aux", help="stage-2 reading for groups that do not set one")
+    p.add_argument(
+        "--reading", default="aux", help="stage-2 reading for groups that do not set one"
+    )
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--table", action="store_true")
-    p.add_argument("--stage1-only", nargs="+", default=[], metavar="ARM", help="train these stage-1 arms only")
+    p.add_argument(
+        "--stage1-only", nargs="+", default=[], metavar="ARM", help="train these stage-1 arms only"
+    )
     a = p.parse_args()
     for s1 in a.stage1_only:
         for seed in a.seeds:
@@ -125,7 +159,12 @@ if __name__ == "__main__":
                 rec = run_arm(s1, s2, seed, a.reading)
                 results.setdefault(name, {})[str(seed)] = rec
                 OUT.write_text(json.dumps(results, indent=1))
-                print(f"{name} seed {seed}: val AP {rec['val']['AP']:.4f} AUC {rec['val']['AUC']:.4f} "
-                      f"z_hom cos real {rec['z_hom']['cos_real']:.3f} fake {rec['z_hom']['cos_fake']:.3f} "
-                      f"({rec['seconds']:.0f} s)", flush=True)
+                print(
+                    f"{name} seed {seed}: val AP {rec['val']['AP']:.4f} "
+                    f"AUC {rec['val']['AUC']:.4f} "
+                    f"z_hom cos real {rec['z_hom']['cos_real']:.3f} "
+                    f"fake {rec['z_hom']['cos_fake']:.3f} "
+                    f"({rec['seconds']:.0f} s)",
+                    flush=True,
+                )
     print(table(results))

@@ -3,20 +3,24 @@
     python -m ntf_core.course [--out build/course] [-p NAME VALUE ...] [--only 00_the_data]
                               [--cell-timeout 600] [--no-retry]
 
-Executed copies go to ``--out``; the notebooks in the repository are not touched (unless ``--out notebooks``,
-which is how the stored outputs are refreshed). ``-p`` overrides a parameter in every notebook that has it
-(papermill's injection: a cell tagged ``injected-parameters`` after the one tagged ``parameters``).
+Executed copies go to ``--out``; the notebooks in the repository are not touched (unless ``--out
+notebooks``, which is how the stored outputs are refreshed). ``-p`` overrides a parameter in every
+notebook that has it (papermill's injection: a cell tagged ``injected-parameters`` after the one
+tagged ``parameters``).
 
 How a run is kept from hanging (docs/RELIABILITY.md tells the story of the notebook-02 hang):
 
-- every cell has a time limit (``--cell-timeout``; nbclient stops waiting for the kernel's reply after it);
-- a watchdog thread kills the kernel if a cell outlives that limit by a grace period anyway (a client stuck
-  outside nbclient's own timeout), and nbclient notices a dead kernel within a second;
+- every cell has a time limit (``--cell-timeout``; nbclient stops waiting for the kernel's reply
+  after it);
+- a watchdog thread kills the kernel if a cell outlives that limit by a grace period anyway (a
+  client stuck outside nbclient's own timeout), and nbclient notices a dead kernel within a second;
 - the kernel talks over local IPC sockets, not TCP;
-- a failure names the notebook, the cell (its number and first line) and what happened, the partial executed
-  copy is written, the process exits non-zero, and the course runner retries a notebook that timed out or whose
-  kernel died once (a cell that raised is not retried: it would raise again).
+- a failure names the notebook, the cell (its number and first line) and what happened, the partial
+  executed copy is written, the process exits non-zero, and the course runner retries a notebook
+  that timed out or whose kernel died once (a cell that raised is not retried: it would raise
+  again).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-CELL_TIMEOUT = 600          # seconds; the slowest default cell takes about 60 s on 2 CPU cores
-WATCHDOG_GRACE = 60         # seconds past the cell limit before the watchdog kills the kernel itself
-START_TIMEOUT = 120         # seconds for the kernel to answer its first message
-FAILED = NOTEBOOKS.parent / "build" / "failed"   # where a failed `make store` puts its partial copy
+CELL_TIMEOUT = 600  # seconds; the slowest default cell takes about 60 s on 2 CPU cores
+# seconds past the cell limit before the watchdog kills the kernel itself
+WATCHDOG_GRACE = 60
+START_TIMEOUT = 120  # seconds for the kernel to answer its first message
+FAILED = NOTEBOOKS.parent / "build" / "failed"  # where a failed `make store` puts its partial copy
 
 
 def notebooks(only=None) -> list[Path]:
@@ -52,17 +57,23 @@ def _value(text: str):
 
 
 class NotebookRunError(RuntimeError):
-    """A notebook did not run to its end; ``kind`` is 'error' (a cell raised), 'timeout' (a cell outlived its
-    limit), 'hung' (the watchdog had to kill the kernel) or 'kernel died'."""
+    """A notebook did not run to its end; ``kind`` is 'error' (a cell raised), 'timeout' (a cell
+    outlived its limit), 'hung' (the watchdog had to kill the kernel) or 'kernel died'."""
 
-    def __init__(self, notebook: str, kind: str, cell: int | None, n_cells: int, first_line: str, detail: str):
+    def __init__(
+        self, notebook: str, kind: str, cell: int | None, n_cells: int, first_line: str, detail: str
+    ):
         self.notebook, self.kind, self.cell, self.n_cells = notebook, kind, cell, n_cells
         self.first_line, self.detail = first_line, detail
         super().__init__(notebook, kind, cell)
 
-    def __str__(self) -> str:   # derived, so a detail added later (where the partial copy went) shows too
-        where = (f"code cell {self.cell + 1} of {self.n_cells} ({self.first_line!r})" if self.cell is not None
-                 else "kernel start")
+    # derived, so a detail added later (where the partial copy went) shows too
+    def __str__(self) -> str:
+        where = (
+            f"code cell {self.cell + 1} of {self.n_cells} ({self.first_line!r})"
+            if self.cell is not None
+            else "kernel start"
+        )
         return f"{self.notebook}: {where}: {self.kind}. {self.detail}".rstrip()
 
     @property
@@ -79,19 +90,26 @@ class RunResult:
 
 
 def _first_line(source: str) -> str:
-    lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("# NBVAL")]
+    lines = [
+        ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("# NBVAL")
+    ]
     return (lines[0].strip() if lines else "")[:70]
 
 
 def kernel_stacks(pid: int | None, timeout: float = 20) -> str:
-    """The Python stacks of every thread of process ``pid`` (py-spy, when installed); '' when unavailable."""
+    """The Python stacks of every thread of process ``pid`` (py-spy, when installed); '' when
+    unavailable."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if pid is None or not Path(exe).exists():
         return ""
     try:
-        done = subprocess.run([exe, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            [exe, "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=timeout
+        )
         lines = (done.stdout or done.stderr).strip().splitlines()
-        return "\n".join(lines[:80] + ([f"... ({len(lines) - 80} more lines)"] if len(lines) > 80 else []))
+        return "\n".join(
+            lines[:80] + ([f"... ({len(lines) - 80} more lines)"] if len(lines) > 80 else [])
+        )
     except (OSError, subprocess.TimeoutExpired) as err:
         return f"(py-spy failed: {err})"
 
@@ -102,10 +120,11 @@ def _kernel_pid(km) -> int | None:
 
 
 class Watchdog(threading.Thread):
-    """Kills the kernel when one cell runs longer than ``limit`` seconds (None: never). Arm it per cell.
+    """Kills the kernel when one cell runs longer than ``limit`` seconds (None: never). Arm it per
+    cell.
 
-    It also remembers the kernel's descendants after every cell (``track``): kaleido's Chromium starts a session
-    of its own, so killing the kernel's process group would not reach it."""
+    It also remembers the kernel's descendants after every cell (``track``): kaleido's Chromium
+    starts a session of its own, so killing the kernel's process group would not reach it."""
 
     def __init__(self, pid: int | None, limit: float | None):
         super().__init__(daemon=True)
@@ -131,7 +150,7 @@ class Watchdog(threading.Thread):
 
     def run(self):
         while not self._stop.wait(1.0):
-            deadline = self.deadline            # read once: disarm() may clear it meanwhile
+            deadline = self.deadline  # read once: disarm() may clear it meanwhile
             if deadline is not None and time.monotonic() > deadline:
                 self.fired = True
                 self.stacks = kernel_stacks(self.pid)
@@ -140,13 +159,20 @@ class Watchdog(threading.Thread):
                 return
 
 
-def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None = None, *,
-            cell_timeout: float | None = CELL_TIMEOUT, kernel: str = "python3", progress: bool = True,
-            cwd: Path | None = None) -> RunResult:
+def execute(
+    nb_path: Path,
+    out_path: Path | None = None,
+    parameters: dict | None = None,
+    *,
+    cell_timeout: float | None = CELL_TIMEOUT,
+    kernel: str = "python3",
+    progress: bool = True,
+    cwd: Path | None = None,
+) -> RunResult:
     """Run one notebook top to bottom in a fresh kernel and write the executed copy to ``out_path``.
 
-    Raises ``NotebookRunError`` (after writing the partial copy) when a cell raises, outlives ``cell_timeout``
-    seconds (None or 0: no limit), or the kernel dies."""
+    Raises ``NotebookRunError`` (after writing the partial copy) when a cell raises, outlives
+    ``cell_timeout`` seconds (None or 0: no limit), or the kernel dies."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -157,27 +183,43 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
     nb = nbformat.read(nb_path, as_version=4)
     if parameters:
         from papermill.parameterize import parameterize_notebook
+
         nb.metadata.setdefault("papermill", {})
-        for cell in nb.cells:                     # papermill reads every cell's tags
+        for cell in nb.cells:  # papermill reads every cell's tags
             cell.metadata.setdefault("tags", [])
         nb = parameterize_notebook(nb, parameters, kernel_name=kernel)
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    for index in code:          # a partial copy must not show stored outputs of cells that never ran
+    # a partial copy must not show stored outputs of cells that never ran
+    for index in code:
         nb.cells[index].outputs, nb.cells[index].execution_count = [], None
     limit = cell_timeout or None
     sockets = tempfile.mkdtemp(prefix="ntf-kernel-")
-    # nbclient's own (async) kernel manager: a blocking one would let an iopub wait starve the cell timeout.
-    # Unix sockets instead of TCP: nothing listens on a port, and ipykernel has no "unencrypted TCP" to warn about.
+    # nbclient's own (async) kernel manager: a blocking one would let an iopub wait starve the cell
+    # timeout. Unix sockets instead of TCP: nothing listens on a port, and ipykernel has no
+    # "unencrypted TCP" to warn about.
     config = Config()
     config.KernelManager.transport = "ipc"
     config.KernelManager.ip = os.path.join(sockets, "k")
-    client = NotebookClient(nb, config=config, timeout=limit, startup_timeout=START_TIMEOUT, kernel_name=kernel,
-                            shutdown_kernel="immediate", resources={"metadata": {"path": str(cwd or nb_path.parent)}})
+    client = NotebookClient(
+        nb,
+        config=config,
+        timeout=limit,
+        startup_timeout=START_TIMEOUT,
+        kernel_name=kernel,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(cwd or nb_path.parent)}},
+    )
     watchdog = Watchdog(None, None if limit is None else limit + WATCHDOG_GRACE)
     result = RunResult(nb_path.stem, 0.0, len(code))
     start = time.perf_counter()
-    bar = tqdm(total=len(code), desc=nb_path.stem, unit="cell", disable=not progress, leave=True,
-               bar_format="{desc}: {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}]{postfix}")
+    bar = tqdm(
+        total=len(code),
+        desc=nb_path.stem,
+        unit="cell",
+        disable=not progress,
+        leave=True,
+        bar_format="{desc}: {n_fmt}/{total_fmt} cells [{elapsed}<{remaining}]{postfix}",
+    )
     failure: NotebookRunError | None = None
     current: int | None = None
     try:
@@ -185,11 +227,14 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
         with client.setup_kernel():
             watchdog.pid = _kernel_pid(client.km)
             watchdog.start()
-            watchdog.arm(START_TIMEOUT + WATCHDOG_GRACE)     # the first reply, too, may never come
+            watchdog.arm(START_TIMEOUT + WATCHDOG_GRACE)  # the first reply, too, may never come
             try:
                 info = client.wait_for_reply(client.kc.kernel_info())
-            except Exception as err:   # nbclient asserts on a slow kernel_info reply; never let that escape
-                raise TimeoutError(f"the kernel did not answer its first message: {type(err).__name__} {err}")
+            # nbclient asserts on a slow kernel_info reply; never let that escape
+            except Exception as err:
+                raise TimeoutError(
+                    f"the kernel did not answer its first message: {type(err).__name__} {err}"
+                ) from err
             finally:
                 watchdog.disarm()
             if info:
@@ -202,15 +247,29 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
                 try:
                     client.execute_cell(cell, index)
                 except CellExecutionError as err:
-                    failure = _failure(nb_path, "error", k, len(code), cell, f"{err.ename}: {err.evalue}"[:500])
+                    failure = _failure(
+                        nb_path, "error", k, len(code), cell, f"{err.ename}: {err.evalue}"[:500]
+                    )
                 except CellTimeoutError:
                     stacks = kernel_stacks(watchdog.pid)
-                    failure = _failure(nb_path, "timeout", k, len(code), cell,
-                                       f"No reply within {limit:.0f} s." + _stacks_note(stacks))
+                    failure = _failure(
+                        nb_path,
+                        "timeout",
+                        k,
+                        len(code),
+                        cell,
+                        f"No reply within {limit:.0f} s." + _stacks_note(stacks),
+                    )
                 except DeadKernelError:
                     kind = "hung" if watchdog.fired else "kernel died"
-                    detail = (f"The kernel was killed {WATCHDOG_GRACE} s after the {limit:.0f} s cell limit."
-                              + _stacks_note(watchdog.stacks)) if watchdog.fired else "The kernel process exited."
+                    detail = (
+                        (
+                            f"The kernel was killed {WATCHDOG_GRACE} s after the {limit:.0f} s "
+                            "cell limit." + _stacks_note(watchdog.stacks)
+                        )
+                        if watchdog.fired
+                        else "The kernel process exited."
+                    )
                     failure = _failure(nb_path, kind, k, len(code), cell, detail)
                 finally:
                     watchdog.disarm()
@@ -219,25 +278,28 @@ def execute(nb_path: Path, out_path: Path | None = None, parameters: dict | None
                 if failure:
                     break
                 bar.update(1)
-    except (RuntimeError, TimeoutError) as err:   # the kernel never started, or died between cells
+    except (RuntimeError, TimeoutError) as err:  # the kernel never started, or died between cells
         if failure is None:
             kind = "hung" if watchdog.fired else "kernel died"
             failure = NotebookRunError(nb_path.stem, kind, current, len(code), "", str(err))
     finally:
         watchdog.stop()
         bar.close()
-        kill_kernel(watchdog.pid, watchdog.family)   # nbclient shut the kernel down; this takes stragglers too
+        # nbclient shut the kernel down; this takes stragglers too
+        kill_kernel(watchdog.pid, watchdog.family)
         shutil.rmtree(sockets, ignore_errors=True)
         result.seconds = time.perf_counter() - start
         if out_path is not None:
             out_path = Path(out_path)
-            if failure and out_path.resolve() == nb_path.resolve():   # `make store`: keep the stored notebook
+            # `make store`: keep the stored notebook
+            if failure and out_path.resolve() == nb_path.resolve():
                 out_path = FAILED / out_path.name
             failure_copy = out_path
             out_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
             nbformat.write(static_copy(nb), str(tmp))
-            os.replace(tmp, out_path)                                  # a reader never sees half a notebook
+            # a reader never sees half a notebook
+            os.replace(tmp, out_path)
             if failure:
                 failure.detail += f"\nThe partial executed copy: {failure_copy}"
     if failure:
@@ -250,8 +312,9 @@ STATIC_TYPES = ("text/html", "image/png", "image/svg+xml", "text/markdown")
 
 
 def static_copy(nb):
-    """An executed notebook as stored and exported: a widget view is dead without its kernel, so where an output
-    also carries a static form (``viz.WithStaticCopy``) only that is kept; no widget state is saved."""
+    """An executed notebook as stored and exported: a widget view is dead without its kernel, so
+    where an output also carries a static form (``viz.WithStaticCopy``) only that is kept; no widget
+    state is saved."""
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         for out in cell.get("outputs", []):
@@ -262,10 +325,12 @@ def static_copy(nb):
 
 
 def descendants(pid: int | None) -> set[tuple[int, float]]:
-    """(pid, start time) of every live descendant of ``pid``; the start time tells a reused pid apart."""
+    """(pid, start time) of every live descendant of ``pid``; the start time tells a reused pid
+    apart."""
     if pid is None:
         return set()
     import psutil
+
     try:
         return {(p.pid, p.create_time()) for p in psutil.Process(pid).children(recursive=True)}
     except psutil.Error:
@@ -273,10 +338,11 @@ def descendants(pid: int | None) -> set[tuple[int, float]]:
 
 
 def kill_kernel(pid: int | None, family: set[tuple[int, float]] = frozenset()) -> None:
-    """SIGKILL the kernel's process group (jupyter_client starts each kernel in a session of its own: the kernel
-    and whatever it forked, such as DataLoader workers) and every descendant seen earlier that left the group
-    (kaleido's Chromium)."""
+    """SIGKILL the kernel's process group (jupyter_client starts each kernel in a session of its
+    own: the kernel and whatever it forked, such as DataLoader workers) and every descendant seen
+    earlier that left the group (kaleido's Chromium)."""
     import psutil
+
     if pid is not None:
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -292,7 +358,8 @@ def kill_kernel(pid: int | None, family: set[tuple[int, float]] = frozenset()) -
 
 
 def fill_placeholders(value, tmp):
-    """``{tmp}`` in (nested) notebook parameters -> the run's temporary folder (tests/notebook_ci_params.json)."""
+    """``{tmp}`` in (nested) notebook parameters -> the run's temporary folder
+    (tests/notebook_ci_params.json)."""
     if isinstance(value, dict):
         return {k: fill_placeholders(v, tmp) for k, v in value.items()}
     return value.replace("{tmp}", str(tmp)) if isinstance(value, str) else value
@@ -306,17 +373,32 @@ def _stacks_note(stacks: str) -> str:
     return f"\nKernel stacks (py-spy):\n{stacks}" if stacks else ""
 
 
-def run(out: Path, parameters: dict | None = None, only=None, kernel: str = "python3",
-        cell_timeout: float | None = CELL_TIMEOUT, retry: bool = True, progress: bool = True) -> list[RunResult]:
-    """Every notebook (or those in ``only``) in order; a notebook that timed out or lost its kernel is run once
-    more. Raises the first ``NotebookRunError`` that a retry did not cure."""
+def run(
+    out: Path,
+    parameters: dict | None = None,
+    only=None,
+    kernel: str = "python3",
+    cell_timeout: float | None = CELL_TIMEOUT,
+    retry: bool = True,
+    progress: bool = True,
+) -> list[RunResult]:
+    """Every notebook (or those in ``only``) in order; a notebook that timed out or lost its kernel
+    is run once more. Raises the first ``NotebookRunError`` that a retry did not cure."""
     out.mkdir(parents=True, exist_ok=True)
     done = []
     for nb in notebooks(only):
         for attempt in (1, 2):
             try:
-                done.append(execute(nb, out / nb.name, parameters, cell_timeout=cell_timeout, kernel=kernel,
-                                    progress=progress))
+                done.append(
+                    execute(
+                        nb,
+                        out / nb.name,
+                        parameters,
+                        cell_timeout=cell_timeout,
+                        kernel=kernel,
+                        progress=progress,
+                    )
+                )
                 break
             except NotebookRunError as err:
                 if attempt == 2 or not retry or not err.retryable:
@@ -328,26 +410,49 @@ def run(out: Path, parameters: dict | None = None, only=None, kernel: str = "pyt
 def summary(results: list[RunResult]) -> str:
     lines = [f"{'notebook':<22} {'cells':>5} {'seconds':>8}"]
     lines += [f"{r.notebook:<22} {r.cells:>5} {r.seconds:>8.1f}" for r in results]
-    lines.append(f"{'total':<22} {sum(r.cells for r in results):>5} {sum(r.seconds for r in results):>8.1f}")
+    lines.append(
+        f"{'total':<22} {sum(r.cells for r in results):>5} {sum(r.seconds for r in results):>8.1f}"
+    )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ntf_core.course", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m ntf_core.course",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--out", type=Path, default=Path("build/course"))
-    ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    ap.add_argument("--only", nargs="+", default=None, help="notebook stems or their two-digit numbers")
-    ap.add_argument("--cell-timeout", type=float, default=CELL_TIMEOUT,
-                    help=f"seconds one cell may take (default {CELL_TIMEOUT}; 0: no limit, for paper-scale reruns)")
-    ap.add_argument("--no-retry", action="store_true", help="do not rerun a notebook that timed out")
+    ap.add_argument(
+        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE")
+    )
+    ap.add_argument(
+        "--only", nargs="+", default=None, help="notebook stems or their two-digit numbers"
+    )
+    ap.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=CELL_TIMEOUT,
+        help=(
+            f"seconds one cell may take (default {CELL_TIMEOUT}; "
+            "0: no limit, for paper-scale reruns)"
+        ),
+    )
+    ap.add_argument(
+        "--no-retry", action="store_true", help="do not rerun a notebook that timed out"
+    )
     args = ap.parse_args(argv)
     if not notebooks(args.only):
         print(f"no notebooks matched in {NOTEBOOKS}", file=sys.stderr)
         return 2
     try:
-        results = run(args.out, {k: _value(v) for k, v in args.parameter}, args.only,
-                      cell_timeout=args.cell_timeout, retry=not args.no_retry)
+        results = run(
+            args.out,
+            {k: _value(v) for k, v in args.parameter},
+            args.only,
+            cell_timeout=args.cell_timeout,
+            retry=not args.no_retry,
+        )
     except NotebookRunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

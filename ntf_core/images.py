@@ -1,9 +1,10 @@
-"""Reading image files without torch: what ``ntf_core.data`` builds on, and what the torch-free ``ntf detect``
-path (``ntf_core.portable``) uses alone, so that it starts in a fraction of a second.
+"""Reading image files without torch: what ``ntf_core.data`` builds on, and what the torch-free
+``ntf detect`` path (``ntf_core.portable``) uses alone, so that it starts in a fraction of a second.
 
-``open_image`` converts every mode to 8-bit RGB (alpha composited on white, 16-bit scaled down, CMYK and palette
-converted) and turns unreadable files into a ``BadImageError`` naming the file.
+``open_image`` converts every mode to 8-bit RGB (alpha composited on white, 16-bit scaled down, CMYK
+and palette converted) and turns unreadable files into a ``BadImageError`` naming the file.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
 
 
 def to_rgb(im: Image.Image) -> Image.Image:
-    """Any PIL mode -> 8-bit RGB. Transparency is composited on white; 16/32-bit greys are scaled, not clipped."""
+    """Any PIL mode -> 8-bit RGB. Transparency is composited on white; 16/32-bit greys are scaled,
+    not clipped."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(im, dtype=np.float64)
         top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
@@ -78,11 +80,14 @@ def to_rgb(im: Image.Image) -> Image.Image:
 
 
 def image_paths(paths) -> list[Path]:
-    """The image files among ``paths``; folders are searched recursively. Unknown paths are errors."""
+    """The image files among ``paths``; folders are searched recursively. Unknown paths are
+    errors."""
     out = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file())
+            found = sorted(
+                f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS and f.is_file()
+            )
             if not found:
                 raise LayoutError(f"{p}: no images in this folder")
             out += found

@@ -1,12 +1,14 @@
-"""Grad-CAM++ (Chattopadhay et al. 2018, via pytorch-grad-cam) on the NTF detector: which regions of an image
-drive its "fake" logit (Figure 6 of the paper).
+"""Grad-CAM++ (Chattopadhay et al. 2018, via pytorch-grad-cam) on the NTF detector: which regions of
+an image drive its "fake" logit (Figure 6 of the paper).
 
-The map lives at the resolution of the layer it is taken from. The default layer is EfficientNet-Lite0's block 2
-(1/4 of the input: 16x16 for the mini detector's 64 px input, 8x8 at 32 px) or ResNet-50's last block (7x7 for
-224 px inputs); maps are upsampled to the input size by pytorch-grad-cam. ``gradcam_pp(..., size=)`` first brings
-the images to the detector's input as scoring does (``augment.at_size``: ntf-mini's 32 px images enlarged to 64),
-so the map explains the verdict the detector actually gives.
+The map lives at the resolution of the layer it is taken from. The default layer is
+EfficientNet-Lite0's block 2 (1/4 of the input: 16x16 for the mini detector's 64 px input, 8x8 at 32
+px) or ResNet-50's last block (7x7 for 224 px inputs); maps are upsampled to the input size by
+pytorch-grad-cam. ``gradcam_pp(..., size=)`` first brings the images to the detector's input as
+scoring does (``augment.at_size``: ntf-mini's 32 px images enlarged to 64), so the map explains the
+verdict the detector actually gives.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,7 +30,8 @@ def default_layer(detector) -> torch.nn.Module:
 
 
 class _Logit:
-    """pytorch-grad-cam target: the detector's logit for "fake" (sign +1) or for "real" (sign -1)."""
+    """pytorch-grad-cam target: the detector's logit for "fake" (sign +1) or for "real" (sign
+    -1)."""
 
     def __init__(self, sign: float):
         self.sign = sign
@@ -37,19 +40,23 @@ class _Logit:
         return self.sign * output
 
 
-def gradcam_pp(detector, images: torch.Tensor, layer=None, target: str = "fake", size: int | None = None
-               ) -> np.ndarray:
-    """Grad-CAM++ maps [N, H, W] in [0, 1] of ``images`` [N, 3, H, W] for the "fake" (or "real") logit.
+def gradcam_pp(
+    detector, images: torch.Tensor, layer=None, target: str = "fake", size: int | None = None
+) -> np.ndarray:
+    """Grad-CAM++ maps [N, H, W] in [0, 1] of ``images`` [N, 3, H, W] for the "fake" (or "real")
+    logit.
 
-    With ``size`` (the checkpoint's ``image_size``), the images are first brought to that input as scoring does
-    (``augment.at_size``) and the maps are at that size: draw them over ``at_size(images, size)``."""
+    With ``size`` (the checkpoint's ``image_size``), the images are first brought to that input as
+    scoring does (``augment.at_size``) and the maps are at that size: draw them over
+    ``at_size(images, size)``."""
     from pytorch_grad_cam import GradCAMPlusPlus
+
     if target not in ("fake", "real"):
         raise ValueError(f"target must be 'fake' or 'real', got {target!r}")
     detector.eval()
     sign = 1.0 if target == "fake" else -1.0
-    # the encoder is frozen (no parameter needs a gradient), so the input must: otherwise no gradient reaches
-    # the layer's activations
+    # the encoder is frozen (no parameter needs a gradient), so the input must: otherwise no
+    # gradient reaches the layer's activations
     x = (images if size is None else at_size(images, size)).detach().clone().requires_grad_(True)
     with GradCAMPlusPlus(model=detector, target_layers=[layer or default_layer(detector)]) as cam:
         maps = cam(input_tensor=x, targets=[_Logit(sign)] * len(images))
@@ -58,8 +65,9 @@ def gradcam_pp(detector, images: torch.Tensor, layer=None, target: str = "fake",
 
 
 def centre_share(maps: np.ndarray, border: int | None = None) -> np.ndarray:
-    """Per map, the share of its total saliency inside the central square ``border`` px from each edge (default:
-    a quarter of the side, so the square is half the side and a uniform map gives 0.25)."""
+    """Per map, the share of its total saliency inside the central square ``border`` px from each
+    edge (default: a quarter of the side, so the square is half the side and a uniform map gives
+    0.25)."""
     border = maps.shape[-1] // 4 if border is None else border
     inner = maps[:, border:-border, border:-border].sum((1, 2))
     return inner / np.maximum(maps.sum((1, 2)), 1e-12)

@@ -1,9 +1,10 @@
 """Fourier views of images: where generators' upsampling leaves its periodic fingerprints.
 
-Following Durall et al. 2020 / Frank et al. 2020 / Corvi et al. 2023, spectra are taken of the grey-level image
-or of its high-pass residual (the image minus a 3x3 mean blur), which removes the scene's 1/f energy and leaves
-the fine traces a generator adds.
+Following Durall et al. 2020 / Frank et al. 2020 / Corvi et al. 2023, spectra are taken of the
+grey-level image or of its high-pass residual (the image minus a 3x3 mean blur), which removes the
+scene's 1/f energy and leaves the fine traces a generator adds.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,7 +25,8 @@ def highpass(x: torch.Tensor) -> torch.Tensor:
 
 
 def log_spectrum(images: torch.Tensor, residual: bool = True, eps: float = 1e-6) -> torch.Tensor:
-    """Per-image centred log-magnitude spectrum [N, H, W] of the luma (or of its high-pass residual)."""
+    """Per-image centred log-magnitude spectrum [N, H, W] of the luma (or of its high-pass
+    residual)."""
     x = grey(images)
     x = highpass(x) if residual else x - x.mean(dim=(1, 2), keepdim=True)
     mag = torch.fft.fftshift(torch.fft.fft2(x, norm="ortho"), dim=(-2, -1)).abs()
@@ -32,7 +34,8 @@ def log_spectrum(images: torch.Tensor, residual: bool = True, eps: float = 1e-6)
 
 
 def mean_log_spectrum(images: torch.Tensor, residual: bool = True) -> torch.Tensor:
-    """The average of per-image log spectra [H, W]: the classic 'fingerprint' picture of a generator."""
+    """The average of per-image log spectra [H, W]: the classic 'fingerprint' picture of a
+    generator."""
     return log_spectrum(images, residual).mean(0)
 
 

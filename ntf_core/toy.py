@@ -1,7 +1,8 @@
 """A 2-D toy of stage 1: what each term of L_tra does to features, with no encoder in the way.
 
-Each of ``n_images`` images has two views; every view owns a free 2-D hom feature and a free 2-D het feature
-(the parameters). Gradient descent on one term, or on L_tra, moves them; the trajectory shows the term's pull:
+Each of ``n_images`` images has two views; every view owns a free 2-D hom feature and a free 2-D het
+feature (the parameters). Gradient descent on one term, or on L_tra, moves them; the trajectory
+shows the term's pull:
 
     L_hom  pulls every hom feature of every image to one point (the "shared" trace of real images);
     L_het  pairs each image's two views and pushes different images apart on the circle;
@@ -9,6 +10,7 @@ Each of ``n_images`` images has two views; every view owns a free 2-D hom featur
 
 The losses are the real ones from ``ntf_core.losses``; only the features are toys.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,18 +21,29 @@ from .losses import het_loss, hom_loss, ort_loss, trace_loss
 TERMS = ("hom", "het", "ort", "tra")
 
 
-def toy_run(term: str = "tra", n_images: int = 6, steps: int = 150, lr: float = 0.05, tau: float = 0.5,
-            lam: float = 0.1, ort_mode: str = "abs", seed: int = 0, dim: int = 2) -> dict:
+def toy_run(
+    term: str = "tra",
+    n_images: int = 6,
+    steps: int = 150,
+    lr: float = 0.05,
+    tau: float = 0.5,
+    lam: float = 0.1,
+    ort_mode: str = "abs",
+    seed: int = 0,
+    dim: int = 2,
+) -> dict:
     """Descend one term ("hom", "het", "ort") or L_tra ("tra") from a random start.
 
-    Returns ``hom`` / ``het``: unit features [steps + 1, 2 * n_images, dim] along the way (views of image i at rows
-    i and n_images + i), ``source`` [2 * n_images] and ``loss`` [steps + 1], the term's value at each step.
+    Returns ``hom`` / ``het``: unit features [steps + 1, 2 * n_images, dim] along the way (views of
+    image i at rows i and n_images + i), ``source`` [2 * n_images] and ``loss`` [steps + 1], the
+    term's value at each step.
     """
     if term not in TERMS:
         raise ValueError(f"toy_run: term must be one of {TERMS}, got {term!r}")
     g = torch.Generator().manual_seed(seed)
-    # start in a cone around the first axis: two exactly opposite unit features (cos = -1) sit at the maximum of
-    # their squared distance, where its gradient vanishes, and eq. 2 would never pull them together
+    # start in a cone around the first axis: two exactly opposite unit features (cos = -1) sit at
+    # the maximum of their squared distance, where its gradient vanishes, and eq. 2 would never pull
+    # them together
     start = torch.zeros(dim)
     start[0] = 1.0
     z_hom = (start + 0.6 * torch.randn(2 * n_images, dim, generator=g)).requires_grad_()
@@ -45,7 +58,9 @@ def toy_run(term: str = "tra", n_images: int = 6, steps: int = 150, lr: float = 
             return het_loss(z_het[:n_images], z_het[n_images:], tau)
         if term == "ort":
             return ort_loss(z_hom, z_het, ort_mode)
-        return trace_loss(z_hom, z_het[:n_images], z_het[n_images:], source, tau, lam, ort_mode)["total"]
+        return trace_loss(z_hom, z_het[:n_images], z_het[n_images:], source, tau, lam, ort_mode)[
+            "total"
+        ]
 
     homs, hets, losses = [], [], []
     for step in range(steps + 1):
@@ -57,15 +72,21 @@ def toy_run(term: str = "tra", n_images: int = 6, steps: int = 150, lr: float = 
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return {"hom": torch.stack(homs), "het": torch.stack(hets), "source": source, "loss": torch.tensor(losses)}
+    return {
+        "hom": torch.stack(homs),
+        "het": torch.stack(hets),
+        "source": source,
+        "loss": torch.tensor(losses),
+    }
 
 
 def toy_summary(run: dict) -> dict:
     """Numbers that say what happened at the end of a toy run.
 
     hom_spread: the largest squared distance between two images' hom features (eq. 2's value);
-    het_pair_cos: mean cosine between the two views of an image; het_other_cos: mean cosine between different
-    images' het features; abs_cos_hom_het: mean |cos| between a sample's hom and het features.
+    het_pair_cos: mean cosine between the two views of an image; het_other_cos: mean cosine between
+    different images' het features; abs_cos_hom_het: mean |cos| between a sample's hom and het
+    features.
     """
     hom, het, src = run["hom"][-1], run["het"][-1], run["source"]
     n = len(src) // 2

@@ -1,4 +1,5 @@
 """Pictures: image grids (PIL, so they render everywhere) and plotly figures."""
+
 from __future__ import annotations
 
 import base64
@@ -9,19 +10,26 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .augment import perturb, to_uint8
+from .metrics import calibration
+
 
 def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 1, pad: int = 1) -> Image.Image:
-    """float [N, 3, H, W] in [0, 1] -> one PIL image, nrow per row, nearest-neighbour upscaled, white gaps."""
+    """float [N, 3, H, W] in [0, 1] -> one PIL image, nrow per row, nearest-neighbour upscaled,
+    white gaps."""
     n, _, h, w = images.shape
     rows = (n + nrow - 1) // nrow
     H, W = h * upscale, w * upscale
     canvas = np.full((rows * (H + pad) + pad, nrow * (W + pad) + pad, 3), 255, np.uint8)
-    from .augment import to_uint8
+
     pix = to_uint8(images).permute(0, 2, 3, 1).numpy()
     pix = pix.repeat(upscale, axis=1).repeat(upscale, axis=2)
     for i in range(n):
         r, c = divmod(i, nrow)
-        canvas[pad + r * (H + pad):pad + r * (H + pad) + H, pad + c * (W + pad):pad + c * (W + pad) + W] = pix[i]
+        canvas[
+            pad + r * (H + pad) : pad + r * (H + pad) + H,
+            pad + c * (W + pad) : pad + c * (W + pad) + W,
+        ] = pix[i]
     return Image.fromarray(canvas)
 
 
@@ -30,11 +38,13 @@ PROBE_SECONDS = 90
 
 @functools.cache
 def static_images_available() -> bool:
-    """True when kaleido can draw PNGs here: it drives a headless Chrome or Chromium (``apt-get install chromium``).
+    """True when kaleido can draw PNGs here: it drives a headless Chrome or Chromium (``apt-get
+    install chromium``).
 
-    Checked once per process, and never by waiting forever: kaleido's sync server runs in a thread, and when its
-    browser cannot start that thread dies while every later render waits for it. So look for a browser first,
-    then draw one tiny figure with a time limit; only a figure that came back turns static images on."""
+    Checked once per process, and never by waiting forever: kaleido's sync server runs in a thread,
+    and when its browser cannot start that thread dies while every later render waits for it. So
+    look for a browser first, then draw one tiny figure with a time limit; only a figure that came
+    back turns static images on."""
     return _start_kaleido()
 
 
@@ -46,11 +56,17 @@ def _start_kaleido() -> bool:
     import warnings
 
     def off(why: str) -> bool:
-        if os.environ.get("NTF_STATIC_WARNING", "1") == "0":   # the test suite's kernels (tests/conftest.py)
+        # the test suite's kernels (tests/conftest.py)
+        if os.environ.get("NTF_STATIC_WARNING", "1") == "0":
             return False
-        warnings.warn(f"plotly figures get no static PNG copy: {why}. GitHub, nbviewer and plain exports will show "
-                      "them blank; `apt-get install chromium` fixes it", stacklevel=3)
+        warnings.warn(
+            f"plotly figures get no static PNG copy: {why}. "
+            "GitHub, nbviewer and plain exports will show "
+            "them blank; `apt-get install chromium` fixes it",
+            stacklevel=3,
+        )
         return False
+
     try:
         import kaleido
         import plotly.graph_objects as go
@@ -60,10 +76,11 @@ def _start_kaleido() -> bool:
     browser = os.environ.get("BROWSER_PATH") or Chromium.find_browser(skip_local=False)
     if not browser or not os.path.isfile(browser):
         return off(f"no Chrome or Chromium found{f' at {browser}' if browser else ''}")
-    # plotly.js comes from the installed plotly package; no MathJax (none of our figures has TeX, and kaleido's
-    # default would be fetched from a CDN); one render may take 60 s at most
+    # plotly.js comes from the installed plotly package; no MathJax (none of our figures has TeX,
+    # and kaleido's default would be fetched from a CDN); one render may take 60 s at most
     kaleido.start_sync_server(mathjax=False, timeout=60, silence_warnings=True)
-    # plotly passes per-call browser options that a running server cannot take, and kaleido warns on every figure
+    # plotly passes per-call browser options that a running server cannot take, and kaleido warns on
+    # every figure
     warnings.filterwarnings("ignore", message="The kopts argument is ignored if using a server")
     answer = {}
 
@@ -72,6 +89,7 @@ def _start_kaleido() -> bool:
             answer["png"] = go.Figure().to_image(format="png", width=20, height=20)
         except Exception as err:  # the browser would not start, or crashed
             answer["error"] = err
+
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()
     server = getattr(kaleido, "_global_server", None)
@@ -79,10 +97,12 @@ def _start_kaleido() -> bool:
     while worker.is_alive() and time.monotonic() < deadline:
         worker.join(0.5)
         thread = getattr(server, "_thread", None)
-        if thread is not None and not thread.is_alive():    # the server died: its queue will never answer
+        # the server died: its queue will never answer
+        if thread is not None and not thread.is_alive():
             break
     if "png" not in answer:
-        if server is not None:   # never hand plotly, or kaleido's own exit hook, a server that cannot answer
+        # never hand plotly, or kaleido's own exit hook, a server that cannot answer
+        if server is not None:
             server._initialized = False
         return off(f"kaleido could not draw ({answer.get('error', 'its browser did not answer')})")
     atexit.register(kaleido.stop_sync_server, silence_warnings=True)
@@ -90,10 +110,12 @@ def _start_kaleido() -> bool:
 
 
 def setup_plotly(static: bool = True) -> None:
-    """Every plotly figure becomes one output with two forms of the same picture: plotly's JSON, which JupyterLab
-    and the course site (``make site``) draw interactively with a local plotly.js, and a PNG drawn by kaleido,
-    which GitHub, nbviewer and an nbconvert export show without JavaScript. No form loads anything from a CDN."""
+    """Every plotly figure becomes one output with two forms of the same picture: plotly's JSON,
+    which JupyterLab and the course site (``make site``) draw interactively with a local plotly.js,
+    and a PNG drawn by kaleido, which GitHub, nbviewer and an nbconvert export show without
+    JavaScript. No form loads anything from a CDN."""
     import plotly.io as pio
+
     if static and static_images_available():
         pio.renderers["png"].width = 900
         pio.renderers.default = "plotly_mimetype+png"
@@ -104,6 +126,7 @@ def setup_plotly(static: bool = True) -> None:
 def markdown_table(headers, rows, floatfmt: str = ".3f"):
     """A Markdown table (IPython displays it; nbval compares it as text)."""
     from IPython.display import Markdown
+
     fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
@@ -111,33 +134,57 @@ def markdown_table(headers, rows, floatfmt: str = ".3f"):
 
 
 def spectra_figure(spectra: dict, reference: str = "real", cols: int = 5, title: str = ""):
-    """Heatmaps of each mean log spectrum minus the reference's: what a generator adds (red) or lacks (blue)."""
+    """Heatmaps of each mean log spectrum minus the reference's: what a generator adds (red) or
+    lacks (blue)."""
     import plotly.express as px
+
     names = [n for n in spectra if n != reference]
     diffs = np.stack([(spectra[n] - spectra[reference]).numpy() for n in names])
     lim = float(np.abs(diffs).max())
-    fig = px.imshow(diffs, facet_col=0, facet_col_wrap=cols, color_continuous_scale="RdBu_r",
-                    zmin=-lim, zmax=lim, title=title or f"mean log spectrum minus {reference}'s")
+    fig = px.imshow(
+        diffs,
+        facet_col=0,
+        facet_col_wrap=cols,
+        color_continuous_scale="RdBu_r",
+        zmin=-lim,
+        zmax=lim,
+        title=title or f"mean log spectrum minus {reference}'s",
+    )
     for ann in fig.layout.annotations:
         ann.text = names[int(ann.text.split("=")[1])]
     fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-    fig.update_layout(height=220 * ((len(names) + cols - 1) // cols) + 80, coloraxis_colorbar_title="Δ log|F|")
+    fig.update_layout(
+        height=220 * ((len(names) + cols - 1) // cols) + 80, coloraxis_colorbar_title="Δ log|F|"
+    )
     return fig
 
 
 def profiles_figure(profiles: dict, families: dict | None = None, title: str = ""):
     """Azimuthally averaged spectra, one line per image source, dashed by family."""
     import plotly.graph_objects as go
+
     fam_of = {g: f for f, gs in (families or {}).items() for g in gs}
     dash = {"gan": "solid", "diffusion": "dash", "multistep": "dot"}
     fig = go.Figure()
     for name, prof in profiles.items():
-        fig.add_trace(go.Scatter(y=prof.numpy(), mode="lines", name=name,
-                                 line={"dash": dash.get(fam_of.get(name), "solid"),
-                                       "width": 4 if name == "real" else 2,
-                                       "color": "black" if name == "real" else None}))
-    fig.update_layout(title=title or "radial profile of the residual's mean log spectrum",
-                      xaxis_title="spatial frequency (cycles per 32 px)", yaxis_title="mean log |F|", height=420)
+        fig.add_trace(
+            go.Scatter(
+                y=prof.numpy(),
+                mode="lines",
+                name=name,
+                line={
+                    "dash": dash.get(fam_of.get(name), "solid"),
+                    "width": 4 if name == "real" else 2,
+                    "color": "black" if name == "real" else None,
+                },
+            )
+        )
+    fig.update_layout(
+        title=title or "radial profile of the residual's mean log spectrum",
+        xaxis_title="spatial frequency (cycles per 32 px)",
+        yaxis_title="mean log |F|",
+        height=420,
+    )
     return fig
 
 
@@ -148,34 +195,66 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 
 def png(image: Image.Image):
-    """A PIL image as an IPython PNG display object (one mimetype, lossless, small in the stored notebook)."""
+    """A PIL image as an IPython PNG display object (one mimetype, lossless, small in the stored
+    notebook)."""
     from IPython.display import Image as IPyImage
+
     return IPyImage(data=_png_bytes(image), format="png")
 
 
-def toy_figure(runs: dict, title: str = "the 2-D toy: start (faint) and end (solid) of each descent"):
-    """One column per toy run (``{name: ntf_core.toy.toy_run(...)}``): hom features (top), het features (bottom)
-    on the unit circle, coloured by image, at the start (faint) and at the end (solid)."""
+def toy_figure(
+    runs: dict, title: str = "the 2-D toy: start (faint) and end (solid) of each descent"
+):
+    """One column per toy run (``{name: ntf_core.toy.toy_run(...)}``): hom features (top), het
+    features (bottom) on the unit circle, coloured by image, at the start (faint) and at the end
+    (solid)."""
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
+
     names = list(runs)
-    fig = make_subplots(rows=2, cols=len(names), subplot_titles=[f"{n}: z_hom" for n in names]
-                        + [f"{n}: z_het" for n in names], horizontal_spacing=0.03, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=2,
+        cols=len(names),
+        subplot_titles=[f"{n}: z_hom" for n in names] + [f"{n}: z_het" for n in names],
+        horizontal_spacing=0.03,
+        vertical_spacing=0.08,
+    )
     t = np.linspace(0, 2 * np.pi, 100)
     for c, name in enumerate(names, start=1):
         run = runs[name]
         src = run["source"].numpy()
         for r, key in enumerate(("hom", "het"), start=1):
-            fig.add_trace(go.Scatter(x=np.cos(t), y=np.sin(t), mode="lines", line={"color": "#ddd"},
-                                     showlegend=False, hoverinfo="skip"), row=r, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=np.cos(t),
+                    y=np.sin(t),
+                    mode="lines",
+                    line={"color": "#ddd"},
+                    showlegend=False,
+                    hoverinfo="skip",
+                ),
+                row=r,
+                col=c,
+            )
             for when, opacity in ((0, 0.25), (-1, 1.0)):
                 z = run[key][when].numpy()
-                fig.add_trace(go.Scatter(x=z[:, 0], y=z[:, 1], mode="markers", showlegend=False, opacity=opacity,
-                                         marker={"size": 9, "color": [qualitative.Plotly[s % 10] for s in src]},
-                                         hovertext=[f"image {s}" for s in src]), row=r, col=c)
+                fig.add_trace(
+                    go.Scatter(
+                        x=z[:, 0],
+                        y=z[:, 1],
+                        mode="markers",
+                        showlegend=False,
+                        opacity=opacity,
+                        marker={"size": 9, "color": [qualitative.Plotly[s % 10] for s in src]},
+                        hovertext=[f"image {s}" for s in src],
+                    ),
+                    row=r,
+                    col=c,
+                )
     fig.update_xaxes(range=[-1.2, 1.2], showticklabels=False).update_yaxes(
-        range=[-1.2, 1.2], showticklabels=False, scaleanchor="x")
+        range=[-1.2, 1.2], showticklabels=False, scaleanchor="x"
+    )
     fig.update_layout(height=520, width=260 * len(names) + 60, title=title)
     return fig
 
@@ -183,6 +262,7 @@ def toy_figure(runs: dict, title: str = "the 2-D toy: start (faint) and end (sol
 def curves_figure(history: list[dict], keys, title: str = "", log_y: bool = False):
     """Training curves: one line per logged term of a checkpoint's per-epoch ``history``."""
     import plotly.graph_objects as go
+
     fig = go.Figure()
     epochs = [r["epoch"] for r in history]
     for k in keys:
@@ -198,54 +278,92 @@ def show_source(fn):
     import inspect
 
     from IPython.display import Markdown
+
     return Markdown(f"```python\n{inspect.getsource(fn).rstrip()}\n```")
 
 
 def pairs_figure(self_mask, positive, labels, n_hom: int, title: str = "eq. 5: who attracts whom"):
-    """The extended SupCon's pairs as a picture: rows are anchors, columns the contrast set (batch, then hom);
-    green = positive (attract), red = negative (repel, denominator only), grey = the anchor itself."""
+    """The extended SupCon's pairs as a picture: rows are anchors, columns the contrast set (batch,
+    then hom); green = positive (attract), red = negative (repel, denominator only), grey = the
+    anchor itself."""
     import plotly.graph_objects as go
+
     labels = [int(v) for v in labels]
     z = np.where(np.asarray(self_mask), 0, np.where(np.asarray(positive), 1, -1))
     rows = [f"{'real' if v == 0 else 'fake'} {i}" for i, v in enumerate(labels)]
     cols = rows + [f"hom {j}" for j in range(n_hom)]
-    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, zmin=-1, zmax=1, showscale=False, xgap=2, ygap=2,
-                               colorscale=[[0, "#d62728"], [0.5, "#bbbbbb"], [1, "#2ca02c"]]))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=cols,
+            y=rows,
+            zmin=-1,
+            zmax=1,
+            showscale=False,
+            xgap=2,
+            ygap=2,
+            colorscale=[[0, "#d62728"], [0.5, "#bbbbbb"], [1, "#2ca02c"]],
+        )
+    )
     fig.update_yaxes(autorange="reversed", title="anchor")
     fig.update_xaxes(title="contrast set: the batch | stage-1 hom features (count as real)")
     fig.update_layout(title=title, height=360)
     return fig
 
 
-def umap_2d(features: np.ndarray, seed: int = 0, n_neighbors: int = 15, metric: str = "cosine") -> np.ndarray:
-    """A 2-D UMAP of ``features`` (deterministic for a seed; umap-learn compiles itself on the first call)."""
+def umap_2d(
+    features: np.ndarray, seed: int = 0, n_neighbors: int = 15, metric: str = "cosine"
+) -> np.ndarray:
+    """A 2-D UMAP of ``features`` (deterministic for a seed; umap-learn compiles itself on the first
+    call)."""
     import umap
-    return umap.UMAP(n_neighbors=n_neighbors, min_dist=0.1, metric=metric, random_state=seed,
-                     n_jobs=1).fit_transform(features)
+
+    return umap.UMAP(
+        n_neighbors=n_neighbors, min_dist=0.1, metric=metric, random_state=seed, n_jobs=1
+    ).fit_transform(features)
 
 
-def embedding_figure(coords: np.ndarray, names: list[str], title: str = "", families: dict | None = None):
-    """Scatter of 2-D points, one trace per source name ("real" in black, fakes by family symbol)."""
+def embedding_figure(
+    coords: np.ndarray, names: list[str], title: str = "", families: dict | None = None
+):
+    """Scatter of 2-D points, one trace per source name ("real" in black, fakes by family
+    symbol)."""
     import plotly.graph_objects as go
+
     fam_of = {g: f for f, gs in (families or {}).items() for g in gs}
     symbol = {"gan": "circle", "diffusion": "diamond", "multistep": "x"}
     names = np.asarray(names)
     fig = go.Figure()
     for name in dict.fromkeys(names):
         m = names == name
-        fig.add_trace(go.Scattergl(x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(name),
-                                   marker={"size": 5 if name == "real" else 4, "opacity": 0.8,
-                                           "color": "black" if name == "real" else None,
-                                           "symbol": symbol.get(fam_of.get(name), "circle")}))
-    fig.update_layout(title=title, height=520, xaxis={"showticklabels": False}, yaxis={"showticklabels": False})
+        fig.add_trace(
+            go.Scattergl(
+                x=coords[m, 0],
+                y=coords[m, 1],
+                mode="markers",
+                name=str(name),
+                marker={
+                    "size": 5 if name == "real" else 4,
+                    "opacity": 0.8,
+                    "color": "black" if name == "real" else None,
+                    "symbol": symbol.get(fam_of.get(name), "circle"),
+                },
+            )
+        )
+    fig.update_layout(
+        title=title, height=520, xaxis={"showticklabels": False}, yaxis={"showticklabels": False}
+    )
     return fig
 
 
-def embedding_explorer(coords: dict, names: list[str], families: dict | None = None, title: str = "UMAP of"):
-    """One plotly figure that explores every space without a kernel: a menu picks the space (e, z_hom, z_het,
-    aux); clicking a legend entry hides or shows a generator, double-clicking isolates it. It is drawn with
-    plotly's own JavaScript, so it works in JupyterLab, on the course site and in any exported copy (its static
-    PNG shows the first space). An earlier ipywidgets version hung headless runs; see docs/RELIABILITY.md."""
+def embedding_explorer(
+    coords: dict, names: list[str], families: dict | None = None, title: str = "UMAP of"
+):
+    """One plotly figure that explores every space without a kernel: a menu picks the space (e,
+    z_hom, z_het, aux); clicking a legend entry hides or shows a generator, double-clicking isolates
+    it. It is drawn with plotly's own JavaScript, so it works in JupyterLab, on the course site and
+    in any exported copy (its static PNG shows the first space). An earlier ipywidgets version hung
+    headless runs; see docs/RELIABILITY.md."""
     spaces = list(coords)
     figs = [embedding_figure(coords[k], names, f"{title} {k}", families) for k in spaces]
     fig = figs[0]
@@ -253,19 +371,40 @@ def embedding_explorer(coords: dict, names: list[str], families: dict | None = N
     for f in figs[1:]:
         for trace in f.data:
             fig.add_trace(trace.update(visible=False, showlegend=True))
-    buttons = [dict(label=k, method="update",
-                    args=[{"visible": [j // n == i for j in range(n * len(spaces))]}, {"title.text": f"{title} {k}"}])
-               for i, k in enumerate(spaces)]
-    fig.update_layout(updatemenus=[dict(buttons=buttons, direction="down", x=0, xanchor="left", y=1.12,
-                                        yanchor="top", showactive=True)],
-                      legend_title_text="click: hide/show; double-click: only this")
+    buttons = [
+        dict(
+            label=k,
+            method="update",
+            args=[
+                {"visible": [j // n == i for j in range(n * len(spaces))]},
+                {"title.text": f"{title} {k}"},
+            ],
+        )
+        for i, k in enumerate(spaces)
+    ]
+    fig.update_layout(
+        updatemenus=[
+            dict(
+                buttons=buttons,
+                direction="down",
+                x=0,
+                xanchor="left",
+                y=1.12,
+                yanchor="top",
+                showactive=True,
+            )
+        ],
+        legend_title_text="click: hide/show; double-click: only this",
+    )
     return fig
 
 
 def robustness_figure(results: dict, metric: str = "AP"):
-    """Figure 5's layout: one panel per perturbation, ``metric`` (%) of each method against strength."""
+    """Figure 5's layout: one panel per perturbation, ``metric`` (%) of each method against
+    strength."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
+
     kinds = list(results)
     fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds, shared_yaxes=True)
     methods = list(next(iter(next(iter(results.values())).values())))
@@ -273,20 +412,33 @@ def robustness_figure(results: dict, metric: str = "AP"):
     for c, kind in enumerate(kinds, start=1):
         strengths = list(results[kind])
         for m in methods:
-            fig.add_trace(go.Scatter(x=strengths, y=[100 * results[kind][s][m][metric] for s in strengths],
-                                     mode="lines+markers", name=m, legendgroup=m, showlegend=c == 1,
-                                     line={"color": colors[m]}), row=1, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=strengths,
+                    y=[100 * results[kind][s][m][metric] for s in strengths],
+                    mode="lines+markers",
+                    name=m,
+                    legendgroup=m,
+                    showlegend=c == 1,
+                    line={"color": colors[m]},
+                ),
+                row=1,
+                col=c,
+            )
         fig.add_hline(y=50, line_dash="dot", line_color="grey", row=1, col=c)
         fig.update_xaxes(type="category", title_text="strength", row=1, col=c)
     fig.update_yaxes(title_text=f"{metric} (%)", range=[0, 100], row=1, col=1)
-    fig.update_layout(height=380, title=f"{metric} averaged over the nine test generators, under perturbation")
+    fig.update_layout(
+        height=380, title=f"{metric} averaged over the nine test generators, under perturbation"
+    )
     return fig
 
 
 class WithStaticCopy:
-    """A widget that also carries a static copy of its first view (``text/html``). A live JupyterLab kernel draws
-    the widget (its renderer outranks HTML); a stored or exported notebook has no kernel, so the course runner
-    (``ntf_core.course``) drops the dead widget view and GitHub, nbconvert and the course site show the copy."""
+    """A widget that also carries a static copy of its first view (``text/html``). A live JupyterLab
+    kernel draws the widget (its renderer outranks HTML); a stored or exported notebook has no
+    kernel, so the course runner (``ntf_core.course``) drops the dead widget view and GitHub,
+    nbconvert and the course site show the copy."""
 
     def __init__(self, widget, static_html: str):
         self.widget, self.static_html = widget, static_html
@@ -297,13 +449,13 @@ class WithStaticCopy:
 
 
 def perturbation_explorer(detectors: dict, images: dict, grid: dict):
-    """ipywidgets: pick an image (source, index), a perturbation and its strength; see the image and every
-    detector's P(fake) update live. ``images``: {source name: float tensor [N, 3, H, W]}. Static copy: the
-    first view (first source, image 0, first perturbation at its first strength)."""
+    """ipywidgets: pick an image (source, index), a perturbation and its strength; see the image and
+    every detector's P(fake) update live. ``images``: {source name: float tensor [N, 3, H, W]}.
+    Static copy: the first view (first source, image 0, first perturbation at its first
+    strength)."""
     import ipywidgets as W
     from IPython.display import display
 
-    from .augment import perturb
     source = W.Dropdown(options=list(images), description="image of")
     index = W.IntSlider(0, 0, min(len(v) for v in images.values()) - 1, description="index")
     kind = W.Dropdown(options=list(grid), description="perturb")
@@ -311,7 +463,7 @@ def perturbation_explorer(detectors: dict, images: dict, grid: dict):
     out = W.Output()
 
     def view():
-        x = images[source.value][index.value:index.value + 1]
+        x = images[source.value][index.value : index.value + 1]
         s = float(strength.value) if kind.value != "jpeg" else int(float(strength.value))
         xp = perturb(x, kind.value, s)
         rows = [[n, float(d.score(x)[0]), float(d.score(xp)[0])] for n, d in detectors.items()]
@@ -328,6 +480,7 @@ def perturbation_explorer(detectors: dict, images: dict, grid: dict):
             out.clear_output(wait=True)
             display(png(grid_image))
             display(markdown_table(headers, rows))
+
     kind.observe(on_kind, "value")
     for w in (source, index, kind, strength):
         w.observe(redraw, "value")
@@ -335,26 +488,37 @@ def perturbation_explorer(detectors: dict, images: dict, grid: dict):
     grid_image, rows = view()
     thumb = base64.b64encode(_png_bytes(grid_image)).decode()
     table = "".join(f"<tr><td>{n}</td><td>{a:.3f}</td><td>{b:.3f}</td></tr>" for n, a, b in rows)
-    static = (f"<p><em>Static copy of the explorer (run the notebook for the live widget): {source.value} image "
-              f"{index.value}, {kind.value} at {strength.value}, original (left) and perturbed (right).</em></p>"
-              f'<img alt="original and perturbed image" src="data:image/png;base64,{thumb}">'
-              f"<table><tr>{''.join(f'<th>{h}</th>' for h in headers)}</tr>{table}</table>")
+    static = (
+        "<p><em>Static copy of the explorer (run the notebook for the live widget): "
+        f"{source.value} image {index.value}, {kind.value} at {strength.value}, "
+        "original (left) and perturbed (right).</em></p>"
+        f'<img alt="original and perturbed image" src="data:image/png;base64,{thumb}">'
+        f"<table><tr>{''.join(f'<th>{h}</th>' for h in headers)}</tr>{table}</table>"
+    )
     return WithStaticCopy(W.VBox([W.HBox([source, index]), W.HBox([kind, strength]), out]), static)
 
 
 def saliency_overlay(images: torch.Tensor, maps, alpha: float = 0.6) -> torch.Tensor:
-    """Images [N, 3, H, W] with saliency maps [N, H, W] in [0, 1] laid over them in red-yellow ("hot")."""
+    """Images [N, 3, H, W] with saliency maps [N, H, W] in [0, 1] laid over them in red-yellow
+    ("hot")."""
     m = torch.as_tensor(np.asarray(maps), dtype=images.dtype)[:, None]
     heat = torch.cat([(2 * m).clamp(0, 1), (2 * m - 1).clamp(0, 1), torch.zeros_like(m)], dim=1)
     return ((1 - alpha * m) * images + alpha * m * heat).clamp(0, 1)
 
 
-def grouped_bars(groups: dict, title: str = "", y_title: str = "AP (%)", chance: float | None = 50.0,
-                 percent: bool = True, intervals: dict | None = None):
-    """Grouped bar chart: ``groups`` is {x label: {series: value}}; values in [0, 1] shown in % when ``percent``.
-    A dotted line marks ``chance`` (the paper's Figures 3 and 4 layout). ``intervals``: {x label: {series:
-    (lo, hi)}}, drawn as error bars (e.g. a photo-bootstrap interval)."""
+def grouped_bars(
+    groups: dict,
+    title: str = "",
+    y_title: str = "AP (%)",
+    chance: float | None = 50.0,
+    percent: bool = True,
+    intervals: dict | None = None,
+):
+    """Grouped bar chart: ``groups`` is {x label: {series: value}}; values in [0, 1] shown in % when
+    ``percent``. A dotted line marks ``chance`` (the paper's Figures 3 and 4 layout). ``intervals``:
+    {x label: {series: (lo, hi)}}, drawn as error bars (e.g. a photo-bootstrap interval)."""
     import plotly.graph_objects as go
+
     series = list(dict.fromkeys(s for g in groups.values() for s in g))
     k = 100 if percent else 1
 
@@ -364,34 +528,71 @@ def grouped_bars(groups: dict, title: str = "", y_title: str = "AP (%)", chance:
         if intervals is not None:  # a group without this series gets no bar and no error bar
             lo = [k * intervals[g][s][0] if s in intervals.get(g, {}) else None for g in groups]
             hi = [k * intervals[g][s][1] if s in intervals.get(g, {}) else None for g in groups]
-            err = {"type": "data", "symmetric": False,
-                   "array": [None if v is None or h is None else h - v for h, v in zip(hi, y)],
-                   "arrayminus": [None if v is None or m is None else v - m for v, m in zip(y, lo)]}
+            err = {
+                "type": "data",
+                "symmetric": False,
+                "array": [None if v is None or h is None else h - v for h, v in zip(hi, y)],
+                "arrayminus": [None if v is None or m is None else v - m for v, m in zip(y, lo)],
+            }
         return go.Bar(name=s, x=list(groups), y=y, error_y=err)
+
     fig = go.Figure([bar(s) for s in series])
     if chance is not None:
         fig.add_hline(y=chance, line_dash="dot", line_color="grey", annotation_text="chance")
-    fig.update_layout(barmode="group", title=title, yaxis_title=y_title, height=380,
-                      yaxis_range=[0, 100] if percent else None)
+    fig.update_layout(
+        barmode="group",
+        title=title,
+        yaxis_title=y_title,
+        height=380,
+        yaxis_range=[0, 100] if percent else None,
+    )
     return fig
 
 
 def reliability_figure(labels, scores, bins: int = 10, title: str = ""):
-    """Reliability diagram: fraction of fakes against mean P(fake) per bin (``metrics.calibration``), with the
-    diagonal of perfect calibration and, underneath, how many images fall in each bin."""
+    """Reliability diagram: fraction of fakes against mean P(fake) per bin
+    (``metrics.calibration``), with the diagonal of perfect calibration and, underneath, how many
+    images fall in each bin."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .metrics import calibration
     cal = calibration(labels, scores, bins)
     b = cal["bins"]
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.75, 0.25], shared_xaxes=True, vertical_spacing=0.05)
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line={"dash": "dot", "color": "grey"},
-                             name="perfectly calibrated"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=[r["confidence"] for r in b], y=[r["frequency"] for r in b], mode="lines+markers",
-                             name=f"detector (ECE {cal['ece']:.3f})"), row=1, col=1)
-    fig.add_trace(go.Bar(x=[(r["lo"] + r["hi"]) / 2 for r in b], y=[r["n"] for r in b], width=1 / bins,
-                         name="images per bin", marker_color="lightgrey"), row=2, col=1)
+    fig = make_subplots(
+        rows=2, cols=1, row_heights=[0.75, 0.25], shared_xaxes=True, vertical_spacing=0.05
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "grey"},
+            name="perfectly calibrated",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[r["confidence"] for r in b],
+            y=[r["frequency"] for r in b],
+            mode="lines+markers",
+            name=f"detector (ECE {cal['ece']:.3f})",
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            x=[(r["lo"] + r["hi"]) / 2 for r in b],
+            y=[r["n"] for r in b],
+            width=1 / bins,
+            name="images per bin",
+            marker_color="lightgrey",
+        ),
+        row=2,
+        col=1,
+    )
     fig.update_yaxes(title_text="fraction fake", range=[0, 1], row=1, col=1)
     fig.update_yaxes(title_text="images", row=2, col=1)
     fig.update_xaxes(title_text="mean P(fake) in the bin", range=[0, 1], row=2, col=1)

@@ -1,6 +1,7 @@
-"""Issue 6's bad-input matrix, through ntf_core.data, `ntf detect` (checkpoint and ONNX paths) and `ntf evaluate`:
-odd image modes are converted, unreadable files are named, `--skip-bad` scores around them and lists them, and
-no bare traceback reaches the user."""
+"""Issue 6's bad-input matrix, through ntf_core.data, `ntf detect` (checkpoint and ONNX paths) and
+`ntf evaluate`: odd image modes are converted, unreadable files are named, `--skip-bad` scores
+around them and lists them, and no bare traceback reaches the user."""
+
 import json
 import os
 import shutil
@@ -10,24 +11,32 @@ import pytest
 from PIL import Image
 
 from ntf_core import data
+from ntf_core import evaluate as ev
 from ntf_core.cli import main
 from ntf_core.config import SHIPPED_CHECKPOINTS
-from ntf_core.data import mini_test_dirs
+from ntf_core.mini import mini_test_dirs
+from ntf_core.portable import export_onnx
 
 CKPT = str(SHIPPED_CHECKPOINTS / "stage2.pt")
-BAD = {"truncated.jpg": "corrupt or truncated", "text.jpg": "not an image file", "zero.png": "empty file",
-       "bomb.png": "too large to open safely"}
+BAD = {
+    "truncated.jpg": "corrupt or truncated",
+    "text.jpg": "not an image file",
+    "zero.png": "empty file",
+    "bomb.png": "too large to open safely",
+}
 
 
 @pytest.fixture(autouse=True)
 def small_bomb_limit(monkeypatch):
-    """A 64x64 image stands in for a decompression bomb (> 2 x the limit); ntf-mini's 32x32 crops stay below it."""
+    """A 64x64 image stands in for a decompression bomb (> 2 x the limit); ntf-mini's 32x32 crops
+    stay below it."""
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 2000)
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    """A CNNDetection test folder: 4 good + 6 odd-mode reals (all readable), 4 good fakes + 4 unreadable files."""
+    """A CNNDetection test folder: 4 good + 6 odd-mode reals (all readable), 4 good fakes + 4
+    unreadable files."""
     root = tmp_path_factory.mktemp("bad") / "set"
     src = mini_test_dirs()["dcgan"]
     for label in ("0_real", "1_fake"):
@@ -59,11 +68,20 @@ def folder(tmp_path_factory):
 
 def test_odd_modes_convert_to_rgb(folder):
     real = folder / "0_real"
-    for name in ("grey.png", "cmyk.jpg", "transparent.png", "palette.png", "sixteen.png", "one_pixel.png"):
+    for name in (
+        "grey.png",
+        "cmyk.jpg",
+        "transparent.png",
+        "palette.png",
+        "sixteen.png",
+        "one_pixel.png",
+    ):
         im = data.open_image(real / name)
         assert im.mode == "RGB", name
-    assert np.all(np.asarray(data.open_image(real / "transparent.png")) == 255)  # alpha 0 over white
-    assert np.all(np.asarray(data.open_image(real / "sixteen.png")) == 255)      # 16-bit full scale, not clipped
+    # alpha 0 over white
+    assert np.all(np.asarray(data.open_image(real / "transparent.png")) == 255)
+    # 16-bit full scale, not clipped
+    assert np.all(np.asarray(data.open_image(real / "sixteen.png")) == 255)
     g = np.asarray(data.open_image(real / "grey.png")).astype(int)
     assert np.all(g[..., 0] == g[..., 1]) and np.all(g[..., 1] == g[..., 2])
 
@@ -79,13 +97,15 @@ def test_unreadable_permissions_are_named(tmp_path, monkeypatch, capsys):
     p = tmp_path / "locked.png"
     Image.new("RGB", (8, 8)).save(p)
     p.chmod(0)
-    if os.geteuid() == 0:  # root reads any file: make the open fail the way it fails for everybody else
+    # root reads any file: make the open fail the way it fails for everybody else
+    if os.geteuid() == 0:
         real_open = Image.open
 
         def locked(fp, *a, **kw):
             if str(fp) == str(p):
                 raise PermissionError(13, "Permission denied", str(p))
             return real_open(fp, *a, **kw)
+
         monkeypatch.setattr(Image, "open", locked)
     with pytest.raises(data.BadImageError, match="locked.png: permission denied"):
         data.open_image(p)
@@ -96,7 +116,6 @@ def test_unreadable_permissions_are_named(tmp_path, monkeypatch, capsys):
 
 @pytest.fixture(scope="module")
 def onnx_model(tmp_path_factory):
-    from ntf_core.portable import export_onnx
     return str(export_onnx(CKPT, tmp_path_factory.mktemp("m") / "d.onnx"))
 
 
@@ -122,8 +141,11 @@ def test_both_paths_give_the_same_scores_on_odd_modes(folder, onnx_model, capsys
     main(["detect", "--json", "--checkpoint", onnx_model, str(folder / "0_real")])
     onnx_rows = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in torch_rows] == [r["path"] for r in onnx_rows]
-    for a, b in zip(torch_rows, onnx_rows):  # one_pixel.png is enlarged: Pillow vs torchvision bilinear
-        assert a["p_fake"] == pytest.approx(b["p_fake"], abs=1e-5 if "one_pixel" not in a["path"] else 0.05)
+    # one_pixel.png is enlarged: Pillow vs torchvision bilinear
+    for a, b in zip(torch_rows, onnx_rows):
+        assert a["p_fake"] == pytest.approx(
+            b["p_fake"], abs=1e-5 if "one_pixel" not in a["path"] else 0.05
+        )
 
 
 def test_evaluate_skips_and_counts(folder, capsys):
@@ -142,12 +164,20 @@ def test_folders_and_paths_that_go_wrong(folder, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "flat").mkdir()
     shutil.copy(next((folder / "0_real").iterdir()), tmp_path / "flat" / "a.png")
-    cases = [(["detect", "--checkpoint", CKPT, str(tmp_path / "nope.png")], "no such file or folder"),
-             (["detect", "--checkpoint", CKPT, str(tmp_path / "empty")], "no images in this folder"),
-             (["evaluate", "--checkpoint", CKPT, str(tmp_path / "empty")], "found no 0_real/ or 1_fake/"),
-             (["evaluate", "--checkpoint", CKPT, str(tmp_path / "flat")], "found no 0_real/ or 1_fake/"),
-             (["evaluate", "--checkpoint", CKPT, str(folder / "0_real")], "needs both 0_real and 1_fake"),
-             (["detect", "--checkpoint", str(tmp_path / "nope.pt"), str(folder)], "no such checkpoint")]
+    cases = [
+        (["detect", "--checkpoint", CKPT, str(tmp_path / "nope.png")], "no such file or folder"),
+        (["detect", "--checkpoint", CKPT, str(tmp_path / "empty")], "no images in this folder"),
+        (
+            ["evaluate", "--checkpoint", CKPT, str(tmp_path / "empty")],
+            "found no 0_real/ or 1_fake/",
+        ),
+        (["evaluate", "--checkpoint", CKPT, str(tmp_path / "flat")], "found no 0_real/ or 1_fake/"),
+        (
+            ["evaluate", "--checkpoint", CKPT, str(folder / "0_real")],
+            "needs both 0_real and 1_fake",
+        ),
+        (["detect", "--checkpoint", str(tmp_path / "nope.pt"), str(folder)], "no such checkpoint"),
+    ]
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
@@ -161,9 +191,10 @@ def test_folders_and_paths_that_go_wrong(folder, tmp_path, capsys):
 
 
 def test_a_nan_from_the_detector_is_an_error_not_a_skipped_file(folder, monkeypatch, capsys):
-    import ntf_core.evaluate as ev
     monkeypatch.setattr(ev, "score_samples", lambda *a, **kw: np.full(len(a[2]), np.nan))
-    for argv in (["detect", "--skip-bad", "--checkpoint", CKPT, str(folder / "0_real")],
-                 ["evaluate", "--skip-bad", "--checkpoint", CKPT, str(folder)]):
+    for argv in (
+        ["detect", "--skip-bad", "--checkpoint", CKPT, str(folder / "0_real")],
+        ["evaluate", "--skip-bad", "--checkpoint", CKPT, str(folder)],
+    ):
         assert main(argv) == 2
         assert "the detector scored" in capsys.readouterr().err

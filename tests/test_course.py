@@ -1,4 +1,6 @@
-"""The course runner never waits forever: cell limits, the kernel watchdog, clear failures, one retry (issue 10)."""
+"""The course runner never waits forever: cell limits, the kernel watchdog, clear failures, one
+retry."""
+
 import os
 import time
 
@@ -10,7 +12,11 @@ from ntf_core import course
 
 def _notebook(tmp_path, *sources, name="nb.ipynb"):
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     path = tmp_path / name
     nbformat.write(nb, path)
@@ -50,8 +56,11 @@ def test_parameters_are_injected_after_the_parameters_cell(tmp_path):
 
 def test_a_cell_over_its_limit_fails_naming_notebook_and_cell_and_writes_the_partial_copy(tmp_path):
     nb = _notebook(tmp_path, "x = 1", "import time\ntime.sleep(60)", "y = 2", name="slow.ipynb")
-    stored = nbformat.read(nb, as_version=4)                 # an output stored by an earlier run of cell 3
-    stored.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="from last week\n")]
+    # an output stored by an earlier run of cell 3
+    stored = nbformat.read(nb, as_version=4)
+    stored.cells[2].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="from last week\n")
+    ]
     nbformat.write(stored, nb)
     out = tmp_path / "out.ipynb"
     start = time.perf_counter()
@@ -63,7 +72,8 @@ def test_a_cell_over_its_limit_fails_naming_notebook_and_cell_and_writes_the_par
     assert "slow: code cell 2 of 3 ('import time'): timeout" in str(e) and e.retryable
     partial = nbformat.read(out, as_version=4)
     assert partial.cells[0].execution_count == 1
-    assert partial.cells[2].outputs == [] and partial.cells[2].execution_count is None   # never ran: shows nothing
+    # never ran: shows nothing
+    assert partial.cells[2].outputs == [] and partial.cells[2].execution_count is None
 
 
 def test_a_cell_that_raises_is_an_error_with_its_message_and_is_not_retried(tmp_path):
@@ -84,10 +94,11 @@ def test_a_dead_kernel_is_reported_not_waited_for(tmp_path):
 
 
 def test_the_watchdog_kills_a_kernel_whose_cell_outlives_the_limit(tmp_path):
-    """The backstop behind nbclient's own timeout: here nbclient is told to wait forever (timeout=None) and the
-    watchdog alone must end the cell; nbclient then sees the dead kernel."""
+    """The backstop behind nbclient's own timeout: here nbclient is told to wait forever
+    (timeout=None) and the watchdog alone must end the cell; nbclient then sees the dead kernel."""
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
+
     nb = nbformat.read(_notebook(tmp_path, "import time\ntime.sleep(120)"), as_version=4)
     client = NotebookClient(nb, timeout=None, kernel_name="python3", shutdown_kernel="immediate")
     dog = course.Watchdog(None, limit=2)
@@ -107,7 +118,10 @@ def test_the_watchdog_kills_a_kernel_whose_cell_outlives_the_limit(tmp_path):
 
 def test_the_course_retries_a_timed_out_notebook_once(tmp_path, monkeypatch, capsys):
     flag = tmp_path / "first-attempt-done"
-    src = f"import pathlib, time\np = pathlib.Path({str(flag)!r})\nif not p.exists():\n    p.touch(); time.sleep(60)"
+    src = (
+        f"import pathlib, time\np = pathlib.Path({str(flag)!r})\n"
+        "if not p.exists():\n    p.touch(); time.sleep(60)"
+    )
     nb = _notebook(tmp_path, src, name="00_flaky.ipynb")
     monkeypatch.setattr(course, "NOTEBOOKS", tmp_path)
     results = course.run(tmp_path / "out", cell_timeout=3, progress=False)
@@ -116,34 +130,46 @@ def test_the_course_retries_a_timed_out_notebook_once(tmp_path, monkeypatch, cap
     assert nb.exists()
 
 
-def test_the_course_gives_up_after_one_retry_and_the_cli_exits_non_zero(tmp_path, monkeypatch, capsys):
+def test_the_course_gives_up_after_one_retry_and_the_cli_exits_non_zero(
+    tmp_path, monkeypatch, capsys
+):
     _notebook(tmp_path, "import time\ntime.sleep(60)", name="00_stuck.ipynb")
     monkeypatch.setattr(course, "NOTEBOOKS", tmp_path)
     code = course.main(["--out", str(tmp_path / "out"), "--cell-timeout", "2"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.count("00_stuck: code cell 1 of 1 ('import time'): timeout") == 2   # the try and the retry
+    # the try and the retry
+    assert err.count("00_stuck: code cell 1 of 1 ('import time'): timeout") == 2
 
 
 def test_static_copy_keeps_a_widgets_fallback_and_drops_its_dead_view():
     nb = nbformat.v4.new_notebook()
     view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
     cell = nbformat.v4.new_code_cell("w")
-    cell.outputs = [nbformat.v4.new_output("display_data", data={course.WIDGET_VIEW: view, "text/html": "<b>x</b>",
-                                                                 "text/plain": "VBox()"}),
-                    nbformat.v4.new_output("display_data", data={course.WIDGET_VIEW: view, "text/plain": "W"})]
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={course.WIDGET_VIEW: view, "text/html": "<b>x</b>", "text/plain": "VBox()"},
+        ),
+        nbformat.v4.new_output("display_data", data={course.WIDGET_VIEW: view, "text/plain": "W"}),
+    ]
     nb.cells = [cell]
     nb.metadata["widgets"] = {"state": {}}
     out = course.static_copy(nb)
     assert "widgets" not in out.metadata
     assert course.WIDGET_VIEW not in out.cells[0].outputs[0]["data"]
-    assert course.WIDGET_VIEW in out.cells[0].outputs[1]["data"]      # no fallback: left as it was
+    assert course.WIDGET_VIEW in out.cells[0].outputs[1]["data"]  # no fallback: left as it was
 
 
 def test_a_child_that_left_the_kernels_session_dies_with_the_kernel(tmp_path):
-    """kaleido's Chromium starts a session of its own; killing the kernel's process group alone would miss it."""
-    nb = _notebook(tmp_path, "import subprocess\np = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
-                             "print(p.pid)", "x = 1")
+    """kaleido's Chromium starts a session of its own; killing the kernel's process group alone
+    would miss it."""
+    nb = _notebook(
+        tmp_path,
+        "import subprocess\np = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        "print(p.pid)",
+        "x = 1",
+    )
     out = tmp_path / "out.ipynb"
     course.execute(nb, out, progress=False)
     pid = int(nbformat.read(out, as_version=4).cells[0].outputs[0]["text"])
@@ -154,7 +180,8 @@ def test_a_child_that_left_the_kernels_session_dies_with_the_kernel(tmp_path):
 
 
 def test_a_failed_run_in_place_keeps_the_stored_notebook(tmp_path, monkeypatch):
-    """`make store` writes over notebooks/: a failing cell must not replace the stored outputs with half of them."""
+    """`make store` writes over notebooks/: a failing cell must not replace the stored outputs with
+    half of them."""
     nb = _notebook(tmp_path, "x = 1", "raise RuntimeError('boom')", name="03_x.ipynb")
     before = nb.read_text()
     monkeypatch.setattr(course, "FAILED", tmp_path / "failed")

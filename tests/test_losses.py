@@ -1,4 +1,6 @@
-"""Eqs. 1-7 against hand computations written independently (plain loops), known limits and gradchecks."""
+"""Eqs. 1-7 against hand computations written independently (plain loops), known limits and
+gradchecks."""
+
 import math
 
 import pytest
@@ -39,8 +41,13 @@ def ext_supcon_by_hand(z, labels, z_hom, tau):
 
 def test_het_loss_matches_hand_computation():
     g = torch.Generator().manual_seed(0)
-    z1, z2 = torch.randn(3, 4, generator=g, dtype=torch.float64), torch.randn(3, 4, generator=g, dtype=torch.float64)
-    assert float(losses.het_loss(z1, z2, 0.5)) == pytest.approx(nt_xent_by_hand(z1, z2, 0.5), rel=1e-10)
+    z1, z2 = (
+        torch.randn(3, 4, generator=g, dtype=torch.float64),
+        torch.randn(3, 4, generator=g, dtype=torch.float64),
+    )
+    assert float(losses.het_loss(z1, z2, 0.5)) == pytest.approx(
+        nt_xent_by_hand(z1, z2, 0.5), rel=1e-10
+    )
 
 
 def test_het_loss_limit_identical_views_orthogonal_images():
@@ -57,7 +64,8 @@ def test_hom_loss_limits_and_same_image_pairs_ignored():
     # images 0 and 2 are opposite (distance^2 = 4) but they are views of one image: not compared
     assert float(losses.hom_loss(z, torch.tensor([0, 1, 0]))) == pytest.approx(2.0)
     assert float(losses.hom_loss(z, torch.tensor([0, 1, 2]))) == pytest.approx(4.0)
-    assert float(losses.hom_loss(z, torch.tensor([5, 5, 5]))) == 0.0  # one image only: no pair, no NaN
+    # one image only: no pair, no NaN
+    assert float(losses.hom_loss(z, torch.tensor([5, 5, 5]))) == 0.0
 
 
 def test_ort_loss_modes():
@@ -77,9 +85,12 @@ def test_trace_loss_is_the_weighted_sum():
     zh, z1, z2 = (torch.randn(k, 8, generator=g) for k in (6, 3, 3))
     t = losses.trace_loss(zh, z1, z2, torch.tensor([0, 1, 2, 0, 1, 2]), tau=0.3, lam=0.1)
     assert float(t["total"]) == pytest.approx(float(t["hom"] + t["het"] + 0.1 * t["ort"]))
-    # Figure 3's ablation: without L_het and L_ort only L_hom is left, and no gradient reaches the het features
+    # Figure 3's ablation: without L_het and L_ort only L_hom is left, and no gradient reaches the
+    # het features
     z1.requires_grad_(True)
-    t = losses.trace_loss(zh, z1, z2, torch.tensor([0, 1, 2, 0, 1, 2]), tau=0.3, lam=0.0, het_weight=0.0)
+    t = losses.trace_loss(
+        zh, z1, z2, torch.tensor([0, 1, 2, 0, 1, 2]), tau=0.3, lam=0.0, het_weight=0.0
+    )
     assert float(t["total"]) == pytest.approx(float(t["hom"])) and float(t["het"]) > 0
     t["total"].backward()
     assert z1.grad is None or not z1.grad.any()
@@ -88,7 +99,10 @@ def test_trace_loss_is_the_weighted_sum():
 @pytest.mark.parametrize("labels", [[0, 0, 1, 1, 0], [1, 1, 1, 0, 0], [0, 1, 0, 1, 1]])
 def test_extended_supcon_matches_hand_computation(labels):
     g = torch.Generator().manual_seed(2)
-    z, zh = torch.randn(5, 6, generator=g, dtype=torch.float64), torch.randn(3, 6, generator=g, dtype=torch.float64)
+    z, zh = (
+        torch.randn(5, 6, generator=g, dtype=torch.float64),
+        torch.randn(3, 6, generator=g, dtype=torch.float64),
+    )
     labels = torch.tensor(labels)
     got = float(losses.extended_supcon_loss(z, labels, zh, 0.3))
     assert got == pytest.approx(ext_supcon_by_hand(z, labels, zh, 0.3), rel=1e-10)
@@ -100,14 +114,19 @@ def test_extended_supcon_one_positive_and_no_positive():
     tau = 0.5
     real_term = -math.log(math.exp(1 / tau) / (math.exp(1 / tau) + math.exp(0)))
     # the fake has no positive (no other fake) and is left out of the mean
-    assert float(losses.extended_supcon_loss(z, torch.tensor([0, 1]), zh, tau)) == pytest.approx(real_term)
+    assert float(losses.extended_supcon_loss(z, torch.tensor([0, 1]), zh, tau)) == pytest.approx(
+        real_term
+    )
     lone_fake = losses.extended_supcon_loss(unit([1, 0]), torch.tensor([1]), zh, tau)
     assert float(lone_fake) == 0.0 and not torch.isnan(lone_fake)
 
 
 def test_extended_supcon_is_permutation_invariant_and_hom_pulls_reals():
     g = torch.Generator().manual_seed(3)
-    z, zh = torch.randn(8, 5, generator=g, dtype=torch.float64), torch.randn(4, 5, generator=g, dtype=torch.float64)
+    z, zh = (
+        torch.randn(8, 5, generator=g, dtype=torch.float64),
+        torch.randn(4, 5, generator=g, dtype=torch.float64),
+    )
     labels = torch.tensor([0, 1, 0, 1, 1, 0, 0, 1])
     perm = torch.randperm(8, generator=g)
     a = losses.extended_supcon_loss(z, labels, zh, 0.2)
@@ -130,7 +149,9 @@ def test_gradcheck_float64():
     zh = torch.randn(2, 4, generator=g, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([0, 1, 1])
     assert torch.autograd.gradcheck(lambda a, b: losses.het_loss(a, b, 0.5), (z1, z2))
-    assert torch.autograd.gradcheck(lambda a, h: losses.extended_supcon_loss(a, labels, h, 0.5), (z1, zh))
+    assert torch.autograd.gradcheck(
+        lambda a, h: losses.extended_supcon_loss(a, labels, h, 0.5), (z1, zh)
+    )
     assert torch.autograd.gradcheck(lambda a, b: losses.ort_loss(a, b, "square"), (z1, z2))
     assert torch.autograd.gradcheck(lambda a: losses.hom_loss(a, torch.tensor([0, 1, 2])), (z1,))
 
@@ -151,14 +172,21 @@ def _unit(n, same=False):
     return torch.nn.functional.normalize(z, dim=1).requires_grad_(True)
 
 
-@pytest.mark.parametrize("case", ["all real", "all fake", "one sample", "identical features", "one image"])
+@pytest.mark.parametrize(
+    "case", ["all real", "all fake", "one sample", "identical features", "one image"]
+)
 def test_degenerate_batches_give_finite_losses_and_gradients(case):
     n = 1 if case == "one sample" else 4
     same = case == "identical features"
     z, z_hom, z1, z2 = _unit(n, same), _unit(2 * n, same), _unit(n, same), _unit(n, same)
-    labels = {"all real": torch.zeros(n), "all fake": torch.ones(n)}.get(case, torch.arange(n) % 2).long()
-    source = torch.zeros(2 * n, dtype=torch.long) if case == "one image" else torch.arange(n).repeat(2)
-    hom = z_hom[:0] if case == "all fake" else z_hom  # an all-fake batch brings no real hom features
+    labels = {"all real": torch.zeros(n), "all fake": torch.ones(n)}.get(
+        case, torch.arange(n) % 2
+    ).long()
+    source = (
+        torch.zeros(2 * n, dtype=torch.long) if case == "one image" else torch.arange(n).repeat(2)
+    )
+    # an all-fake batch brings no real hom features
+    hom = z_hom[:0] if case == "all fake" else z_hom
     tra = losses.trace_loss(z_hom, z1, z2, source)
     det = losses.detector_loss(z, torch.zeros(n), labels, hom)
     (tra["total"] + det["total"]).backward()
@@ -168,14 +196,15 @@ def test_degenerate_batches_give_finite_losses_and_gradients(case):
 
 
 def test_hom_variance_floor_hand_computed_and_off_by_default():
-    # two unit vectors per batch: dims 0 and 1 take values {1, 0} and {0, 1}; std (ddof 1) = sqrt(0.5) each,
-    # dim 2 is always 0 -> std 0 (+ the 1e-8 inside the sqrt)
+    # two unit vectors per batch: dims 0 and 1 take values {1, 0} and {0, 1}; std (ddof 1) =
+    # sqrt(0.5) each, dim 2 is always 0 -> std 0 (+ the 1e-8 inside the sqrt)
     z = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     std = math.sqrt(0.5)
     got = float(losses.hom_variance_floor(z, floor=0.8))
     assert got == pytest.approx(((0.8 - std) * 2 + (0.8 - 1e-4)) / 3, abs=1e-6)
     assert float(losses.hom_variance_floor(z, floor=0.0)) == 0.0
-    # a collapsed batch (one vector repeated) pays the whole floor in every dimension; a spread one pays nothing
+    # a collapsed batch (one vector repeated) pays the whole floor in every dimension; a spread one
+    # pays nothing
     collapsed = torch.ones(8, 4)
     assert float(losses.hom_variance_floor(collapsed, 0.1)) == pytest.approx(0.1 - 1e-4, abs=1e-6)
     assert float(losses.hom_variance_floor(torch.eye(4).repeat(2, 1), 0.1)) == 0.0

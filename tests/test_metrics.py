@@ -1,10 +1,16 @@
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, average_precision_score, confusion_matrix
+from sklearn.metrics import (
+    accuracy_score,
+    average_precision_score,
+    confusion_matrix,
+    roc_auc_score,
+)
 
 from ntf_core.metrics import (
     average_row,
     calibration,
+    collapse_stats,
     detection_metrics,
     family_rows,
     format_table,
@@ -16,7 +22,8 @@ def test_hand_computed_case():
     # reals 0.1, 0.6 (one false positive); fakes 0.4 (one false negative), 0.9
     m = detection_metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
     assert m["ACC"] == 0.5 and m["FPR"] == 0.5 and m["FNR"] == 0.5
-    # ranking fake, real, fake, real -> precision 1 at recall .5, 2/3 at recall 1 -> AP = .5*1 + .5*2/3
+    # ranking fake, real, fake, real -> precision 1 at recall .5, 2/3 at recall 1 -> AP = .5*1 +
+    # .5*2/3
     assert m["AP"] == pytest.approx(0.5 + 1 / 3)
 
 
@@ -36,7 +43,11 @@ def test_average_is_weighted_by_images_and_table_prints_it():
     a = {"AP": 1.0, "AUC": 1.0, "ACC": 1.0, "FPR": 0.0, "FNR": 0.0, "n_real": 10, "n_fake": 10}
     b = {"AP": 0.5, "AUC": 0.5, "ACC": 0.5, "FPR": 1.0, "FNR": 0.0, "n_real": 30, "n_fake": 30}
     avg = average_row({"a": a, "b": b})
-    assert avg["AP"] == pytest.approx(0.625) and avg["FPR"] == pytest.approx(0.75) and avg["n_real"] == 40
+    assert (
+        avg["AP"] == pytest.approx(0.625)
+        and avg["FPR"] == pytest.approx(0.75)
+        and avg["n_real"] == 40
+    )
     text = format_table({"a": a, "b": b})
     assert text.splitlines()[-1].split()[:4] == ["average", "62.5", "62.5", "62.5"]
     # a row stored before AUC existed averages and prints as missing, not as an error
@@ -88,14 +99,12 @@ def test_calibration_hand_computed():
 
 
 def test_auc_against_scikit_learn_and_collapse_stats_by_hand():
-    from sklearn.metrics import roc_auc_score
-
-    from ntf_core.metrics import collapse_stats
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
     s = rng.random(200) + 0.3 * y
     assert detection_metrics(y, s)["AUC"] == pytest.approx(roc_auc_score(y, s))
-    # reals: (1, 0) and (0, 1) -> pairwise cos 0; fakes: (1, 1) twice -> cos 1; means (.5, .5) and (1, 1): cos 1
+    # reals: (1, 0) and (0, 1) -> pairwise cos 0; fakes: (1, 1) twice -> cos 1; means (.5, .5) and
+    # (1, 1): cos 1
     c = collapse_stats([[2, 0], [0, 3]], [[1, 1], [2, 2]])
     assert c == pytest.approx({"cos_real": 0.0, "cos_fake": 1.0, "cos_means": 1.0})
     c = collapse_stats([[1, 0], [1, 0]], [[-1, 0], [-1, 0]])

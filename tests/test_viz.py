@@ -1,5 +1,6 @@
-"""Figures that read everywhere (issue 10): a static PNG beside each plotly figure, a kernel-free embedding
+"""Figures that read everywhere: a static PNG beside each plotly figure, a kernel-free embedding
 explorer, a widget with a static copy, and no wait on a missing browser."""
+
 import os
 import shutil
 import subprocess
@@ -17,13 +18,13 @@ def test_the_embedding_explorer_switches_spaces_without_a_kernel():
     names = ["real"] * 5 + ["dcgan"] * 5 + ["ddpm"] * 5
     coords = {k: rng.normal(size=(15, 2)) for k in ("e", "z_hom", "aux")}
     fig = viz.embedding_explorer(coords, names, {"gan": ["dcgan"], "diffusion": ["ddpm"]})
-    assert len(fig.data) == 3 * 3                       # one trace per source per space
+    assert len(fig.data) == 3 * 3  # one trace per source per space
     assert [t.visible is not False for t in fig.data] == [True] * 3 + [False] * 6
     buttons = fig.layout.updatemenus[0].buttons
     assert [b.label for b in buttons] == ["e", "z_hom", "aux"]
     second = buttons[1].args[0]["visible"]
     assert second == [False] * 3 + [True] * 3 + [False] * 3
-    np.testing.assert_allclose(fig.data[3].x, coords["z_hom"][:5, 0])   # the z_hom reals, not e's
+    np.testing.assert_allclose(fig.data[3].x, coords["z_hom"][:5, 0])  # the z_hom reals, not e's
 
 
 def test_a_widget_carries_its_static_copy_beside_its_view():
@@ -34,27 +35,37 @@ def test_a_widget_carries_its_static_copy_beside_its_view():
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") or os.environ.get("CI")), reason="needs Debian's chromium")
+@pytest.mark.skipif(
+    not (shutil.which("chromium") or os.environ.get("CI")), reason="needs Debian's chromium"
+)
 def test_a_plotly_figure_displays_as_json_and_png(monkeypatch):
     import plotly.graph_objects as go
     import plotly.io as pio
-    monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)   # restored after the test
+
+    monkeypatch.setattr(pio.renderers, "default", pio.renderers.default)  # restored after the test
     viz.setup_plotly()
     assert pio.renderers.default == "plotly_mimetype+png"
     bundle = pio.renderers._build_mime_bundle(go.Figure(go.Scatter(y=[1, 3, 2])).to_dict())
     assert set(bundle) >= {"application/vnd.plotly.v1+json", "image/png"}
-    assert bundle["image/png"][:8] in ("iVBORw0K",)                # base64 of a PNG signature
+    assert bundle["image/png"][:8] in ("iVBORw0K",)  # base64 of a PNG signature
 
 
 @pytest.mark.parametrize("browser", ["/nonexistent/chromium", "/bin/false"])
 def test_no_working_browser_means_no_static_copy_and_no_wait(browser):
-    """A missing browser, or one that exits at once (kaleido's server thread then dies while every render would
-    wait on it for good): a warning, plotly's JSON alone, and no wait."""
+    """A missing browser, or one that exits at once (kaleido's server thread then dies while every
+    render would wait on it for good): a warning, plotly's JSON alone, and no wait."""
     start = time.perf_counter()
-    code = ("import warnings; warnings.simplefilter('always'); from ntf_core import viz; "
-            "print(viz.static_images_available())")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "BROWSER_PATH": browser, "NTF_STATIC_WARNING": "1"})
+    code = (
+        "import warnings; warnings.simplefilter('always'); from ntf_core import viz; "
+        "print(viz.static_images_available())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "BROWSER_PATH": browser, "NTF_STATIC_WARNING": "1"},
+    )
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
-    assert "plotly figures get no static PNG copy" in done.stderr   # said, not silent
+    assert "plotly figures get no static PNG copy" in done.stderr  # said, not silent
     assert time.perf_counter() - start < 60
