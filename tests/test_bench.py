@@ -1,4 +1,6 @@
-"""The ntf-mini recipe: determinism, one encoding for real and fake, KID, and the shipped benchmark's promises."""
+"""The ntf-mini recipe: determinism, one encoding for real and fake, KID, and the shipped
+benchmark's promises."""
+
 import csv
 import filecmp
 import json
@@ -7,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import MINI, write_fixture_photos
 
 from ntf_core.bench import encode, kid, multistep
 from ntf_core.bench.__main__ import main as bench_main
-from conftest import MINI, write_fixture_photos
 
 
 def photos_of(work):
@@ -18,8 +20,22 @@ def photos_of(work):
 
 
 def build_tiny(photos, out):
-    assert bench_main(["build", "--preset", "tiny", "--out", str(out / "ntf-mini"), "--work", str(out / "work"),
-                       "--photos", *photos]) == 0
+    assert (
+        bench_main(
+            [
+                "build",
+                "--preset",
+                "tiny",
+                "--out",
+                str(out / "ntf-mini"),
+                "--work",
+                str(out / "work"),
+                "--photos",
+                *photos,
+            ]
+        )
+        == 0
+    )
     return out / "ntf-mini"
 
 
@@ -41,13 +57,28 @@ def test_tiny_build_is_deterministic(tiny_builds):
 
 
 def test_an_interrupted_build_resumes_to_the_same_result(tiny_builds, tmp_path):
-    """Stage results are reused; a build that lost its later stages (as if killed) redoes them identically."""
+    """Stage results are reused; a build that lost its later stages (as if killed) redoes them
+    identically."""
     a, b = tiny_builds
     work = b.parent / "work"
     for stage in ("stylegan", "samples", "quality"):
         (work / f"{stage}.pt").unlink()
-    assert bench_main(["build", "--preset", "tiny", "--out", str(b), "--work", str(work),
-                       "--photos", *photos_of(work)]) == 0
+    assert (
+        bench_main(
+            [
+                "build",
+                "--preset",
+                "tiny",
+                "--out",
+                str(b),
+                "--work",
+                str(work),
+                "--photos",
+                *photos_of(work),
+            ]
+        )
+        == 0
+    )
     assert (a / "manifest.csv").read_text() == (b / "manifest.csv").read_text()
     files = [p.relative_to(a) for p in a.rglob("*.png") if "grids" not in p.parts]
     assert all(filecmp.cmp(a / f, b / f, shallow=False) for f in files)
@@ -89,16 +120,43 @@ def test_real_and_fake_files_share_one_encoding(tiny_builds):
     assert mode == "RGB" and size == (32, 32) and info == () and chunks == ("IHDR", "IDAT", "IEND")
 
 
-def test_a_work_folder_serves_one_configuration_and_out_is_never_another_dataset(tiny_builds, tmp_path):
+def test_a_work_folder_serves_one_configuration_and_out_is_never_another_dataset(
+    tiny_builds, tmp_path
+):
     a, _ = tiny_builds
     work, photos = a.parent / "work", photos_of(a.parent / "work")
     with pytest.raises(SystemExit, match="another configuration.*seed"):
-        bench_main(["build", "--preset", "tiny", "--seed", "1", "--out", str(tmp_path / "x"),
-                    "--work", str(work), "--photos", *photos])
+        bench_main(
+            [
+                "build",
+                "--preset",
+                "tiny",
+                "--seed",
+                "1",
+                "--out",
+                str(tmp_path / "x"),
+                "--work",
+                str(work),
+                "--photos",
+                *photos,
+            ]
+        )
     other = tmp_path / "someone-elses-dataset"
     (other / "train" / "0_real").mkdir(parents=True)
     with pytest.raises(SystemExit, match="refusing to overwrite"):
-        bench_main(["build", "--preset", "tiny", "--out", str(other), "--work", str(work), "--photos", *photos])
+        bench_main(
+            [
+                "build",
+                "--preset",
+                "tiny",
+                "--out",
+                str(other),
+                "--work",
+                str(work),
+                "--photos",
+                *photos,
+            ]
+        )
     assert (other / "train" / "0_real").is_dir()
 
 
@@ -114,7 +172,10 @@ def test_mmd_matches_hand_computation():
 
 def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(600, 16, generator=g, dtype=torch.float64), torch.randn(600, 16, generator=g, dtype=torch.float64)
+    a, b = (
+        torch.randn(600, 16, generator=g, dtype=torch.float64),
+        torch.randn(600, 16, generator=g, dtype=torch.float64),
+    )
     same, _ = kid.kid(a, b, subsets=10, subset_size=300)
     shifted, _ = kid.kid(a, b + 0.5, subsets=10, subset_size=300)
     assert abs(same) < 0.02 < shifted
@@ -148,8 +209,10 @@ def test_save_png_refuses_wrong_sizes_and_nan(tmp_path):
         encode.save_png(torch.full((3, 32, 32), float("nan")), tmp_path / "x.png")
 
 
-# -- the shipped benchmark ------------------------------------------------------------------------------------
-shipped = pytest.mark.skipif(not (MINI / "manifest.csv").exists(), reason="data_samples/ntf-mini not built")
+# -- the shipped benchmark -------------------------------------------------------------------------
+shipped = pytest.mark.skipif(
+    not (MINI / "manifest.csv").exists(), reason="data_samples/ntf-mini not built"
+)
 
 
 @shipped

@@ -1,9 +1,11 @@
-"""The 54 verified camera photographs behind ntf-mini's real images, and how they become 32 px crops.
+"""The 54 verified camera photographs behind ntf-mini's real images, and how they become
+32 px crops.
 
-Source of truth: ``shared/DATA_SOURCES.md``. Each path was checked by eye (and by EXIF where present) to be a
-genuine camera photograph; the packages also hold renders and illustrations, which are *not* used.
+Each path in ``PHOTO_PATHS`` was checked by eye (and by EXIF where present) to be a genuine camera
+photograph; the packages also hold renders and illustrations, which are *not* used.
 The Debian packages are needed only to rebuild ntf-mini, never to follow the course.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +17,14 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as TF
 
-APT_PACKAGES = ("lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04", "lxqt-themes", "mate-backgrounds",
-                "plasma-workspace-wallpapers", "palapeli-data")
+APT_PACKAGES = (
+    "lomiri-wallpapers-16.04",
+    "lomiri-wallpapers-20.04",
+    "lxqt-themes",
+    "mate-backgrounds",
+    "plasma-workspace-wallpapers",
+    "palapeli-data",
+)
 
 LICENSES = {
     "mate-backgrounds": "GPL-2+",
@@ -34,26 +42,85 @@ _LXQT = "/usr/share/lxqt/wallpapers/"
 _PALAPELI = "/usr/share/palapeli/collection/"
 
 PHOTO_PATHS: dict[str, list[str]] = {
-    "mate-backgrounds": [_MATE + f + ".jpg" for f in (
-        "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops", "Storm",
-        "TwoWings", "Wood", "YellowFlower")],
-    "plasma-workspace-wallpapers": [_PLASMA.format(n, "2560x1600.jpg" if n == "ColorfulCups" else "2560x1440.jpg")
-                                    for n in ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour",
-                                              "EveningGlow", "FallenLeaf", "Grey", "Kite", "OneStandsOut",
-                                              "Path", "summer_1am")],
-    "lomiri-wallpapers-16.04": [_LOMIRI + f + ".jpg" for f in (
-        "Picture_1A_by_freespace", "Wine_by_Jakkub_Mede", "greentock_by_Peter_Nerlich",
-        "seeding_by_Clements_Engelhardt", "aitzgorri_by_Aitzol_Berasategi", "Dragonfly_by_Bolly",
-        "friends_by_Aitzol_Berasategi", "sunset_by_Aitzol_Berasategi", "free_by_Peter_Nerlich",
-        "picosdeeuropa_by_Aitzol_Berasategi", "Picture_0B_by_freespace", "life_by_Aitzol_Berasategi",
-        "analogpattern_by_Peter_Nerlich", "Bridge_by_Sander_Klootwijk")],
+    "mate-backgrounds": [
+        _MATE + f + ".jpg"
+        for f in (
+            "Aqua",
+            "Blinds",
+            "Dune",
+            "FreshFlower",
+            "Garden",
+            "GreenMeadow",
+            "LadyBird",
+            "RainDrops",
+            "Storm",
+            "TwoWings",
+            "Wood",
+            "YellowFlower",
+        )
+    ],
+    "plasma-workspace-wallpapers": [
+        _PLASMA.format(n, "2560x1600.jpg" if n == "ColorfulCups" else "2560x1440.jpg")
+        for n in (
+            "BytheWater",
+            "ColdRipple",
+            "ColorfulCups",
+            "DarkestHour",
+            "EveningGlow",
+            "FallenLeaf",
+            "Grey",
+            "Kite",
+            "OneStandsOut",
+            "Path",
+            "summer_1am",
+        )
+    ],
+    "lomiri-wallpapers-16.04": [
+        _LOMIRI + f + ".jpg"
+        for f in (
+            "Picture_1A_by_freespace",
+            "Wine_by_Jakkub_Mede",
+            "greentock_by_Peter_Nerlich",
+            "seeding_by_Clements_Engelhardt",
+            "aitzgorri_by_Aitzol_Berasategi",
+            "Dragonfly_by_Bolly",
+            "friends_by_Aitzol_Berasategi",
+            "sunset_by_Aitzol_Berasategi",
+            "free_by_Peter_Nerlich",
+            "picosdeeuropa_by_Aitzol_Berasategi",
+            "Picture_0B_by_freespace",
+            "life_by_Aitzol_Berasategi",
+            "analogpattern_by_Peter_Nerlich",
+            "Bridge_by_Sander_Klootwijk",
+        )
+    ],
     "lomiri-wallpapers-20.04": [_LOMIRI + "Kleiber_by_Lukas_Baubkus.jpg"],
-    "lxqt-themes": [_LXQT + f for f in (
-        "Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png", "beam.png",
-        "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg", "this-is-not-windows.jpg")],
-    "palapeli-data": [_PALAPELI + f + ".jpg" for f in (
-        "cincinnati-bridge", "european-honey-bee", "panther-chameleon-female", "castle-maintenon",
-        "citrus-fruits")],
+    "lxqt-themes": [
+        _LXQT + f
+        for f in (
+            "Butterfly-Kenneth-Wimer.jpg",
+            "Valendas.png",
+            "after-the-rain.jpg",
+            "appleflower.png",
+            "beam.png",
+            "butterfly.png",
+            "cloud.png",
+            "drop.png",
+            "flowers.png",
+            "fog.jpg",
+            "this-is-not-windows.jpg",
+        )
+    ],
+    "palapeli-data": [
+        _PALAPELI + f + ".jpg"
+        for f in (
+            "cincinnati-bridge",
+            "european-honey-bee",
+            "panther-chameleon-female",
+            "castle-maintenon",
+            "citrus-fruits",
+        )
+    ],
 }
 
 
@@ -64,7 +131,8 @@ class Photo:
 
     @property
     def photo_id(self) -> str:
-        """A short, stable, file-name-safe id: the file stem (or the wallpaper's folder for plasma)."""
+        """A short, stable, file-name-safe id: the file stem (or the wallpaper's folder for
+        plasma)."""
         p = Path(self.path)
         stem = p.parts[-4] if self.package == "plasma-workspace-wallpapers" else p.stem
         return "".join(c if c.isalnum() else "-" for c in stem)
@@ -83,15 +151,17 @@ def missing_photos(photos: list[Photo]) -> list[str]:
 
 
 def load_photo(path: str | Path) -> torch.Tensor:
-    """Pixels only, as a uint8 [3, H, W] tensor: EXIF orientation applied, ICC profile and metadata dropped."""
+    """Pixels only, as a uint8 [3, H, W] tensor: EXIF orientation applied, ICC profile and metadata
+    dropped."""
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im).convert("RGB")
         return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
 
 
-# Crop sizes (px in the source photo) and the share of a photo's crops taken at each: every crop is then
-# downscaled to 32 px, by 2x, 4x or 8x. Downscaling with antialiasing by >= 2x also washes out the 8x8 JPEG
-# block grid of the source files, so real crops do not carry a JPEG signature that fakes lack.
+# Crop sizes (px in the source photo) and the share of a photo's crops taken at each: every crop is
+# then downscaled to 32 px, by 2x, 4x or 8x. Downscaling with antialiasing by >= 2x also washes out
+# the 8x8 JPEG block grid of the source files, so real crops do not carry a JPEG signature that
+# fakes lack.
 SCALES = {64: 0.5, 128: 0.3, 256: 0.2}
 
 
@@ -118,7 +188,8 @@ def _rng(seed: int, *keys) -> np.random.Generator:
 
 
 def plan_crops(photo: Photo, height: int, width: int, per_photo: int, seed: int) -> list[Crop]:
-    """Non-overlapping grid tiles at each scale (tiles of different scales may overlap), drawn at random."""
+    """Non-overlapping grid tiles at each scale (tiles of different scales may overlap), drawn at
+    random."""
     crops = []
     for size, share in SCALES.items():
         rows, cols = height // size, width // size
@@ -135,6 +206,10 @@ def plan_crops(photo: Photo, height: int, width: int, per_photo: int, seed: int)
 
 
 def crop_to_float(pixels: torch.Tensor, crop: Crop, out: int = 32) -> torch.Tensor:
-    """Cut one crop and downscale it (antialiased bilinear) to a float [3, out, out] image in [0, 1]."""
-    patch = pixels[:, crop.top:crop.top + crop.size, crop.left:crop.left + crop.size].float() / 255.0
+    """Cut one crop and downscale it (antialiased bilinear) to a float [3, out, out] image in
+    [0, 1]."""
+    patch = (
+        pixels[:, crop.top : crop.top + crop.size, crop.left : crop.left + crop.size].float()
+        / 255.0
+    )
     return TF.resize(patch, [out, out], antialias=True).clamp(0, 1)
