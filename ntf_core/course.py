@@ -173,42 +173,13 @@ def execute(
 
     Raises ``NotebookRunError`` (after writing the partial copy) when a cell raises, outlives
     ``cell_timeout`` seconds (None or 0: no limit), or the kernel dies."""
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from tqdm.auto import tqdm
-    from traitlets.config import Config
 
     nb_path = Path(nb_path)
-    nb = nbformat.read(nb_path, as_version=4)
-    if parameters:
-        from papermill.parameterize import parameterize_notebook
-
-        nb.metadata.setdefault("papermill", {})
-        for cell in nb.cells:  # papermill reads every cell's tags
-            cell.metadata.setdefault("tags", [])
-        nb = parameterize_notebook(nb, parameters, kernel_name=kernel)
-    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-    # a partial copy must not show stored outputs of cells that never ran
-    for index in code:
-        nb.cells[index].outputs, nb.cells[index].execution_count = [], None
+    nb, code = _load(nb_path, parameters, kernel)
     limit = cell_timeout or None
     sockets = tempfile.mkdtemp(prefix="ntf-kernel-")
-    # nbclient's own (async) kernel manager: a blocking one would let an iopub wait starve the cell
-    # timeout. Unix sockets instead of TCP: nothing listens on a port, and ipykernel has no
-    # "unencrypted TCP" to warn about.
-    config = Config()
-    config.KernelManager.transport = "ipc"
-    config.KernelManager.ip = os.path.join(sockets, "k")
-    client = NotebookClient(
-        nb,
-        config=config,
-        timeout=limit,
-        startup_timeout=START_TIMEOUT,
-        kernel_name=kernel,
-        shutdown_kernel="immediate",
-        resources={"metadata": {"path": str(cwd or nb_path.parent)}},
-    )
+    client = _client(nb, limit, kernel, sockets, cwd or nb_path.parent)
     watchdog = Watchdog(None, None if limit is None else limit + WATCHDOG_GRACE)
     result = RunResult(nb_path.stem, 0.0, len(code))
     start = time.perf_counter()
@@ -245,35 +216,13 @@ def execute(
                 t0 = time.perf_counter()
                 watchdog.arm()
                 try:
-                    client.execute_cell(cell, index)
-                except CellExecutionError as err:
-                    failure = _failure(
-                        nb_path, "error", k, len(code), cell, f"{err.ename}: {err.evalue}"[:500]
-                    )
-                except CellTimeoutError:
-                    stacks = kernel_stacks(watchdog.pid)
-                    failure = _failure(
-                        nb_path,
-                        "timeout",
-                        k,
-                        len(code),
-                        cell,
-                        f"No reply within {limit:.0f} s." + _stacks_note(stacks),
-                    )
-                except DeadKernelError:
-                    kind = "hung" if watchdog.fired else "kernel died"
-                    detail = (
-                        (
-                            f"The kernel was killed {WATCHDOG_GRACE} s after the {limit:.0f} s "
-                            "cell limit." + _stacks_note(watchdog.stacks)
-                        )
-                        if watchdog.fired
-                        else "The kernel process exited."
-                    )
-                    failure = _failure(nb_path, kind, k, len(code), cell, detail)
+                    problem = _run_cell(client, cell, index, watchdog, limit)
                 finally:
                     watchdog.disarm()
                     watchdog.track()
+                if problem:
+                    kind, detail = problem
+                    failure = _failure(nb_path, kind, k, len(code), cell, detail)
                 result.cell_seconds.append(time.perf_counter() - t0)
                 if failure:
                     break
@@ -290,21 +239,86 @@ def execute(
         shutil.rmtree(sockets, ignore_errors=True)
         result.seconds = time.perf_counter() - start
         if out_path is not None:
-            out_path = Path(out_path)
-            # `make store`: keep the stored notebook
-            if failure and out_path.resolve() == nb_path.resolve():
-                out_path = FAILED / out_path.name
-            failure_copy = out_path
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
-            nbformat.write(static_copy(nb), str(tmp))
-            # a reader never sees half a notebook
-            os.replace(tmp, out_path)
+            written = _write_copy(nb, nb_path, Path(out_path), failed=failure is not None)
             if failure:
-                failure.detail += f"\nThe partial executed copy: {failure_copy}"
+                failure.detail += f"\nThe partial executed copy: {written}"
     if failure:
         raise failure
     return result
+
+
+def _load(nb_path: Path, parameters: dict | None, kernel: str):
+    """The notebook, parameterised by papermill when ``parameters`` are given, with every stored
+    output cleared (a partial copy must not show outputs of cells that never ran); and its code
+    cells' indices."""
+    import nbformat
+
+    nb = nbformat.read(nb_path, as_version=4)
+    if parameters:
+        from papermill.parameterize import parameterize_notebook
+
+        nb.metadata.setdefault("papermill", {})
+        for cell in nb.cells:  # papermill reads every cell's tags
+            cell.metadata.setdefault("tags", [])
+        nb = parameterize_notebook(nb, parameters, kernel_name=kernel)
+    code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    for index in code:
+        nb.cells[index].outputs, nb.cells[index].execution_count = [], None
+    return nb, code
+
+
+def _client(nb, limit: float | None, kernel: str, sockets: str, cwd: Path):
+    """nbclient's own (async) kernel client: a blocking one would let an iopub wait starve the cell
+    timeout. Unix sockets instead of TCP: nothing listens on a port, and ipykernel has no
+    "unencrypted TCP" to warn about."""
+    from nbclient import NotebookClient
+    from traitlets.config import Config
+
+    config = Config()
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.ip = os.path.join(sockets, "k")
+    return NotebookClient(
+        nb,
+        config=config,
+        timeout=limit,
+        startup_timeout=START_TIMEOUT,
+        kernel_name=kernel,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(cwd)}},
+    )
+
+
+def _run_cell(client, cell, index: int, watchdog: Watchdog, limit: float | None):
+    """Execute one cell; None when it succeeded, else (kind of failure, detail)."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    try:
+        client.execute_cell(cell, index)
+    except CellExecutionError as err:
+        return "error", f"{err.ename}: {err.evalue}"[:500]
+    except CellTimeoutError:
+        stacks = kernel_stacks(watchdog.pid)
+        return "timeout", f"No reply within {limit:.0f} s." + _stacks_note(stacks)
+    except DeadKernelError:
+        if not watchdog.fired:
+            return "kernel died", "The kernel process exited."
+        detail = f"The kernel was killed {WATCHDOG_GRACE} s after the {limit:.0f} s cell limit."
+        return "hung", detail + _stacks_note(watchdog.stacks)
+    return None
+
+
+def _write_copy(nb, nb_path: Path, out_path: Path, failed: bool) -> Path:
+    """Write the executed (or partial) copy atomically: a reader never sees half a notebook. A
+    failed `make store` (the copy would replace the stored notebook) writes to FAILED instead."""
+    import nbformat
+
+    if failed and out_path.resolve() == nb_path.resolve():
+        out_path = FAILED / out_path.name
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.tmp{os.getpid()}")
+    nbformat.write(static_copy(nb), str(tmp))
+    os.replace(tmp, out_path)
+    return out_path
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

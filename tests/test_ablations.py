@@ -1,16 +1,21 @@
 """Figures 3 and 4 (ntf_core.ablations) on a tiny slice of ntf-mini with a small random CNN."""
+
 from pathlib import Path
 
 import pytest
 
-from ntf_core.ablations import FIGURE3, _slug, ablations, family_summary, make_folder
+from ntf_core.ablations import FIGURE3, _slug, ablations, family_summary
+from ntf_core.checkpoints import load_checkpoint
 from ntf_core.config import make_config
-from ntf_core.data import by_photo, mini_test_dirs, photo_of, scan
-from ntf_core.train import load_checkpoint
+from ntf_core.data import scan
+from ntf_core.mini import by_photo, make_folder, mini_test_dirs, photo_of
 
 
 def test_photo_of_reads_crop_names_and_refuses_others():
-    assert photo_of("x/0_real/Bridge-by-Sander-Klootwijk-s128-y0264-x0384.png") == "Bridge-by-Sander-Klootwijk"
+    assert (
+        photo_of("x/0_real/Bridge-by-Sander-Klootwijk-s128-y0264-x0384.png")
+        == "Bridge-by-Sander-Klootwijk"
+    )
     with pytest.raises(ValueError, match="dcgan-00001.png: not an ntf-mini crop name"):
         photo_of("x/1_fake/dcgan-00001.png")
 
@@ -22,11 +27,24 @@ def tiny(tmp_path_factory):
     crops = by_photo([s for s in samples if s.label == 0])
     reals = [s for photo in sorted(crops)[:4] for s in crops[photo][:16]]  # 4 photos x 16 crops
     train = make_folder(root / "train", reals, [s for s in samples if s.label == 1][:64])
-    base = make_config("mini", encoder="small_cnn", encoder_weights="", width=8, train_dir=str(train), val_dir="",
-                       epochs1=1, epochs2=1, batch_size=16, warmup_epochs=0, out=str(root / "runs"))
+    base = make_config(
+        "mini",
+        encoder="small_cnn",
+        encoder_weights="",
+        width=8,
+        train_dir=str(train),
+        val_dir="",
+        epochs1=1,
+        epochs2=1,
+        batch_size=16,
+        warmup_epochs=0,
+        out=str(root / "runs"),
+    )
     dirs = mini_test_dirs()
     tests = {g: dirs[g] for g in ("sngan", "ddim")}
-    results = ablations(base, tests, dm_dir=dirs["ddpm"], n_fakes=16, n_test=8, few_photos=1, log=lambda m: None)
+    results = ablations(
+        base, tests, dm_dir=dirs["ddpm"], n_fakes=16, n_test=8, few_photos=1, log=lambda m: None
+    )
     return base, results
 
 
@@ -54,10 +72,16 @@ def test_figure3_variants_train_stage1_with_their_terms(tiny):
 
 def test_figure4_sizes_and_step_budget(tiny):
     base, results = tiny
-    # 4a: stage 2 on 16 reals + 16 fakes, epochs scaled so the steps match stage 2 on the 128 training images
+    # 4a: stage 2 on 16 reals + 16 fakes, epochs scaled so the steps match stage 2 on the 128
+    # training images
     for rec in results["4a"].values():
-        assert rec["n_stage2"] == 32 and rec["overrides"]["epochs2"] == 4 and rec["stage2"]["epoch"] == 4
-    # 4b: stage 1 on the 16 crops of one photo vs 16 crops spread over all four photos; 64 / 16 = 4 x the epochs
+        assert (
+            rec["n_stage2"] == 32
+            and rec["overrides"]["epochs2"] == 4
+            and rec["stage2"]["epoch"] == 4
+        )
+    # 4b: stage 1 on the 16 crops of one photo vs 16 crops spread over all four photos;
+    # 64 / 16 = 4 x the epochs
     few, spread = results["4b"]["1 photos"], results["4b"]["all 4 photos"]
     assert few["n_stage1"] == spread["n_stage1"] == 16
     assert len(few["overrides"]["photos"]) == 1 and spread["overrides"]["photos"] == "all"
@@ -71,8 +95,16 @@ def test_figure4a_refuses_to_score_its_own_training_fakes(tmp_path):
     base = make_config("mini", out=str(tmp_path))
     dirs = mini_test_dirs()
     with pytest.raises(ValueError, match="cannot give 500 to train on and 400 to test"):
-        ablations(base, {}, dm_dir=dirs["ddpm"], figures=("4a",), n_fakes=500, n_test=400,
-                  full_stage1="unused.pt", log=lambda m: None)
+        ablations(
+            base,
+            {},
+            dm_dir=dirs["ddpm"],
+            figures=("4a",),
+            n_fakes=500,
+            n_test=400,
+            full_stage1="unused.pt",
+            log=lambda m: None,
+        )
 
 
 def test_family_summary_averages_each_family_per_variant(tiny):
@@ -82,4 +114,6 @@ def test_family_summary_averages_each_family_per_variant(tiny):
     for variant, rec in results["3"].items():
         rows = rec["rows"]
         assert summary["gan"][variant] == rows["sngan"]["AP"]
-        assert summary["average"][variant] == pytest.approx((rows["sngan"]["AP"] + rows["ddim"]["AP"]) / 2)
+        assert summary["average"][variant] == pytest.approx(
+            (rows["sngan"]["AP"] + rows["ddim"]["AP"]) / 2
+        )

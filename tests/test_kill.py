@@ -74,7 +74,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path)
 
 SAVE_THEN_DIE = """
 import os, signal, sys, torch
-from ntf_core import train
+from ntf_core import checkpoints
 path = sys.argv[1]
 checkpoints.save_checkpoint(path, {"kind": "stage1", "epoch": 1})
 real = torch.save

@@ -1,13 +1,14 @@
 """The pitfalls of notebook 08 (ntf_core.pitfalls) on small slices of ntf-mini."""
+
 import numpy as np
 import pytest
 import torch
 
-from ntf_core.ablations import make_folder
 from ntf_core.config import make_config
-from ntf_core.data import by_photo, load_tensor, mini_test_dirs, photo_of, scan
+from ntf_core.data import load_tensor, scan
 from ntf_core.experiments import pick
 from ntf_core.metrics import calibration, oracle_accuracy
+from ntf_core.mini import by_photo, make_folder, mini_test_dirs, photo_of
 from ntf_core.pitfalls import (
     _jpeg_where,
     format_shortcut,
@@ -27,14 +28,17 @@ class Brightness:
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
-    """A training folder with 3 photographs x 8 real crops and 24 fakes; a second folder with 2 other photos."""
+    """A training folder with 3 photographs x 8 real crops and 24 fakes; a second folder with 2
+    other photos."""
     root = tmp_path_factory.mktemp("pit")
     samples = scan(make_config("mini").train_dir, layout="cnndetection")
     crops = by_photo([s for s in samples if s.label == 0])
     photos = sorted(crops)
     fakes = [s for s in samples if s.label == 1]
     train = make_folder(root / "train", [s for p in photos[:3] for s in crops[p][:8]], fakes[:24])
-    other = make_folder(root / "other", [s for p in photos[3:5] for s in crops[p][:10]], fakes[24:30])
+    other = make_folder(
+        root / "other", [s for p in photos[3:5] for s in crops[p][:10]], fakes[24:30]
+    )
     return train, other
 
 
@@ -46,7 +50,8 @@ def test_jpeg_where_touches_only_the_masked_images():
 
 
 def test_format_shortcut_is_learned_when_the_fakes_carry_no_trace(tmp_path):
-    """'Fakes' that are real crops too: the only cue left is the format, and the shortcut detector takes it."""
+    """'Fakes' that are real crops too: the only cue left is the format, and the shortcut detector
+    takes it."""
     train = traceless_folder(make_config("mini").train_dir, tmp_path / "train", n=200)
     test = traceless_folder(make_config("mini").val_dir, tmp_path / "test", n=100)
     rows = format_shortcut(train, {"t": test}, quality=30, n_train=None, n_test=None)
@@ -55,9 +60,12 @@ def test_format_shortcut_is_learned_when_the_fakes_carry_no_trace(tmp_path):
         assert list(r) == ["t: reals JPEG, fakes PNG", "t: all PNG", "t: reals PNG, fakes JPEG"]
         assert all(v["n_real"] == 100 and v["n_fake"] == 100 for v in r.values())
     cut, honest = rows["shortcut (reals JPEG)"], rows["honest (all PNG)"]
-    # as trained the shortcut looks like a detector; with the formats swapped it is worse than chance
-    assert cut["t: reals JPEG, fakes PNG"]["AP"] > 0.7 and cut["t: reals PNG, fakes JPEG"]["AP"] < 0.45
-    assert 0.35 < honest["t: all PNG"]["AP"] < 0.65  # real vs real: nothing to learn without the shortcut
+    # as trained the shortcut looks like a detector; with the formats swapped it is worse than
+    # chance
+    assert cut["t: reals JPEG, fakes PNG"]["AP"] > 0.7
+    assert cut["t: reals PNG, fakes JPEG"]["AP"] < 0.45
+    # real vs real: nothing to learn without the shortcut
+    assert 0.35 < honest["t: all PNG"]["AP"] < 0.65
     for r in (*cut.values(), *honest.values()):  # a photo-bootstrap interval around each AP
         lo, hi = r["AP interval"]
         assert lo <= r["AP"] <= hi and lo < hi
@@ -68,14 +76,18 @@ def test_threshold_report_agrees_with_the_metrics():
     report, pooled = threshold_report(Brightness(), dirs, n_test=20, bins=5)
     assert len(pooled["labels"]) == len(pooled["scores"]) == 80
     for g, r in report.items():
-        x = load_tensor([s.path for s in pick(scan(dirs[g], layout="cnndetection"), 20)])  # what it scored
+        scored = pick(scan(dirs[g], layout="cnndetection"), 20)  # what threshold_report scored
+        x = load_tensor([s.path for s in scored])
         y = [0] * 20 + [1] * 20
         s = Brightness().score(x)
         assert (r["oracle ACC"], r["oracle threshold"]) == pytest.approx(oracle_accuracy(y, s))
         assert r["ECE"] == pytest.approx(calibration(y, s, 5)["ece"])
         assert r["oracle ACC"] >= r["ACC"]
         assert r["AP interval"][0] <= r["AP"] <= r["AP interval"][1]
-        assert r["ACC interval"][0] <= r["ACC"] <= r["ACC interval"][1] and r["ACC interval"][0] < r["ACC interval"][1]
+        assert (
+            r["ACC interval"][0] <= r["ACC"] <= r["ACC interval"][1]
+            and r["ACC interval"][0] < r["ACC interval"][1]
+        )
 
 
 def test_photo_memory_splits_every_photo_in_half(small):
@@ -97,12 +109,13 @@ def test_per_photo_fpr_counts_each_crop_once(small, tmp_path):
     assert len(out) == 2 and all(r["n"] == 10 for r in out.values())
     for photo, r in out.items():
         crops = [s.path for s in scan(other) if s.label == 0 and photo_of(s.path) == photo]
-        assert r["FPR"] == pytest.approx(float((Brightness().score(load_tensor(crops)) >= 0.5).mean()))
+        assert r["FPR"] == pytest.approx(
+            float((Brightness().score(load_tensor(crops)) >= 0.5).mean())
+        )
     assert per_photo_fpr(Brightness(), [other], min_crops=11) == {}
 
 
 def test_traceless_folder_halves_are_equal_on_odd_photographs(tmp_path):
-    from ntf_core.pitfalls import traceless_folder
     out = traceless_folder(make_config("mini").train_dir, tmp_path / "t", n=200)
     reals, fakes = len(list((out / "0_real").iterdir())), len(list((out / "1_fake").iterdir()))
     assert reals == fakes == 200

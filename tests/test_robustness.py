@@ -1,4 +1,5 @@
 """Figure 5's perturbations and the robustness experiment."""
+
 import pytest
 import torch
 
@@ -29,12 +30,17 @@ def test_robustness_experiment_shape():
 
     from ntf_core.baselines import NTF
     from ntf_core.config import SHIPPED_CHECKPOINTS
-    from ntf_core.data import mini_test_dirs
     from ntf_core.experiments import fit_baselines, robustness
-    detectors = {"NTF": NTF(SHIPPED_CHECKPOINTS / "stage2.pt"),
-                 **fit_baselines(MINI / "train", methods=("spectrum",), n_train=32)}
+    from ntf_core.mini import mini_test_dirs
+
+    detectors = {
+        "NTF": NTF(SHIPPED_CHECKPOINTS / "stage2.pt"),
+        **fit_baselines(MINI / "train", methods=("spectrum",), n_train=32),
+    }
     dirs = {g: d for g, d in mini_test_dirs().items() if g in ("dcgan", "ddim")}
-    r = robustness(detectors, dirs, grid={"blur": (0.0, 1.0), "jpeg": (0, 50)}, n_test=8, log=lambda m: None)
+    r = robustness(
+        detectors, dirs, grid={"blur": (0.0, 1.0), "jpeg": (0, 50)}, n_test=8, log=lambda m: None
+    )
     assert list(r) == ["blur", "jpeg"] and list(r["jpeg"]) == ["0", "50"]
     row = r["blur"]["1.0"]["NTF"]
     assert set(row) >= {"AP", "ACC", "FPR", "FNR"} and (row["n_real"], row["n_fake"]) == (16, 16)

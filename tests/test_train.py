@@ -83,7 +83,7 @@ def test_each_stage1_term_can_be_minimised(term, tmp_path):
 
 def test_stage2_freezes_encoder_and_hom_head(trained):
     cfg, p1, p2 = trained
-    det, _ = __import__("ntf_core.evaluate", fromlist=["x"]).load_detector(p2)
+    det, _ = checkpoints.load_detector(p2)
     s1 = checkpoints.load_checkpoint(p1, "stage1")["model"]
     s2 = det.state_dict()
     for k, v in s1.items():
