@@ -71,10 +71,10 @@ def ort_loss(z_hom: torch.Tensor, z_het: torch.Tensor, mode: str = "abs") -> tor
     The printed equation averages the *signed* cosine (``mode="signed"``), whose minimum is -1: it
     rewards anti-aligned features rather than orthogonal ones. ``"abs"`` (|cos|) and ``"square"``
     (cos^2) are minimal exactly at orthogonality, which is what the text asks for. Default
-    ``"abs"``, measured (benchmarks/ort_mode_experiment.txt): descending L_ort alone in the 2-D toy
-    ends at mean |cos| 0.999 for "signed", 0.006 for "abs", 0.000 for "square"; after stage 1 + 2 on
-    ntf-mini the real validation crops have cos(hom, het) = -0.17 / -0.05 / -0.07 and the nine test
-    generators an average AP of 0.70 / 0.76 / 0.71.
+    ``"abs"``, for orthogonality, not for AP: descending L_ort alone in the 2-D toy ends at mean
+    |cos| 0.999 for "signed", 0.006 for "abs", 0.000 for "square"
+    (benchmarks/ort_mode_experiment.txt), while on the validation split the three forms are within
+    noise of each other in AP (three seeds each, docs/METHOD.md).
     """
     cos = F.cosine_similarity(z_hom, z_het, dim=1)
     if mode == "signed":
