@@ -74,9 +74,8 @@ def jpeg_folder(root: Path, n: int, size: int = 256) -> Path:
 def peak_mib(device: str) -> float:
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
-    return (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )  # process peak RSS (Linux: KiB)
+    # the process's peak RSS (Linux reports KiB)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(cfg, stage: int, source: str, steps: int, warmup: int) -> dict:
@@ -129,6 +128,7 @@ def measure(cfg, stage: int, source: str, steps: int, warmup: int) -> dict:
             )
         else:
             terms = train.stage2_losses(step_module, x1, labels, cfg, amp)
+        # the training step as train.stage1 / train.stage2 write it (kept the same by hand)
         values = {k: float(v.detach()) for k, v in terms.items()}
         if not all(math.isfinite(v) for v in values.values()):
             raise FloatingPointError(

@@ -180,11 +180,11 @@ class Images(torch.utils.data.Dataset):
         real_dir=None,
         groups: Sequence[str] | None = None,
         drop_bad: bool = False,
-        **kwargs,
+        cache: bool = False,
     ) -> Images:
         """The images of a folder in any layout ``scan`` reads, maybe only those of ``groups``.
         ``drop_bad`` opens every file once now and leaves out those that fail (listed in
-        ``skipped``)."""
+        ``skipped``); without it, an unreadable file raises ``BadImageError`` when it is read."""
         samples = scan(root, layout, split, real_dir)
         if groups is not None:
             samples = [s for s in samples if s.group in set(groups)]
@@ -198,7 +198,7 @@ class Images(torch.utils.data.Dataset):
                 except BadImageError as err:
                     skipped.append(err)
             samples = good
-        dataset = cls(samples, transform, **kwargs)
+        dataset = cls(samples, transform, cache=cache)
         dataset.skipped = skipped
         return dataset
 

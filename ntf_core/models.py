@@ -41,9 +41,8 @@ class EfficientNetLite0(nn.Module):
                 weights_only=True,
             )
             self.net.load_state_dict(state)
-        if (
-            not classifier
-        ):  # an encoder for NTF: drop the 1.28M-parameter ImageNet fc layer (unused by forward)
+        if not classifier:
+            # an encoder for NTF: drop the 1.28M-parameter ImageNet fc layer (unused by forward)
             del self.net._fc
 
     def forward(self, x01: torch.Tensor) -> torch.Tensor:

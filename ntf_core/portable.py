@@ -104,10 +104,8 @@ class OnnxDetector:
             w, h = (s, int(s * h / w)) if w <= h else (int(s * w / h), s)
             im = im.resize((w, h), Image.BILINEAR)
         a = np.asarray(im)
-        top, left = (
-            int(round((h - s) / 2.0)),
-            int(round((w - s) / 2.0)),
-        )  # torchvision's center_crop
+        # torchvision's center_crop
+        top, left = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
         return a[top : top + s, left : left + s].transpose(2, 0, 1).astype(np.float32) / 255.0
 
     def score_files(self, paths, batch_size: int = 64, skipped: dict | None = None) -> np.ndarray:

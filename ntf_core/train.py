@@ -15,6 +15,7 @@ and thread count (tested on CPU). Launch with ``torchrun --nproc_per_node N -m n
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -75,7 +76,12 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
     start, history, seconds = 0, [], 0.0
     if resume and path.exists():
         start, history, seconds = resume_from(path, "stage1", cfg, data, trace, opt, sched)
+    # what the loop calls: the model, maybe compiled, wrapped for several processes under torchrun
+    # (the checkpoints save ``trace`` itself)
     model = wrap_for_ranks(torch.compile(trace) if cfg.compile else trace, device)
+    shown = (
+        ("total", "hom", "het", "ort", "var") if cfg.hom_floor else ("total", "hom", "het", "ort")
+    )
     for epoch in range(start, cfg.epochs1):
         t0 = time.perf_counter()
         seed_epoch(cfg, epoch)
@@ -101,16 +107,11 @@ def stage1(cfg: Config, resume: bool = True) -> Path:
                 sums[k] = sums.get(k, 0.0) + v
         seconds += time.perf_counter() - t0
         history.append(epoch_row(epoch, sched, seconds, sums, len(loader)))
-        terms_shown = (
-            ("total", "hom", "het", "ort", "var")
-            if cfg.hom_floor
-            else ("total", "hom", "het", "ort")
-        )
-        log_epoch("stage1", epoch, cfg.epochs1, history[-1], terms_shown)
-        save_epoch(path, "stage1", cfg, unwrap(model), opt, sched, history, seconds, data)
+        log_epoch("stage1", epoch, cfg.epochs1, history[-1], shown)
+        save_epoch(path, "stage1", cfg, trace, opt, sched, history, seconds, data)
     if cfg.epochs1 == 0:
         # the "no stage 1" control: the untouched encoder and freshly initialised heads
-        save_epoch(path, "stage1", cfg, unwrap(model), opt, sched, history, seconds, data)
+        save_epoch(path, "stage1", cfg, trace, opt, sched, history, seconds, data)
     return path
 
 
@@ -182,10 +183,12 @@ def stage2(cfg: Config, resume: bool = True) -> Path:
         "weights_sha256": weights_hash(trace),
     }
     if resume and path.exists():
-        check = lambda ckpt: same_stage1(ckpt, stage1_id, path)
+        check = functools.partial(same_stage1, stage1_id=stage1_id, path=path)
         start, history, seconds = resume_from(
             path, "stage2", cfg, data, detector, opt, sched, check
         )
+    # what the loop calls: stage 2's forward pass, maybe compiled, wrapped for several processes
+    # under torchrun (the checkpoints save ``detector`` itself)
     forward = Stage2Forward(detector, features=cfg.cache_features)
     forward = wrap_for_ranks(torch.compile(forward) if cfg.compile else forward, device)
     for epoch in range(start, cfg.epochs2):
@@ -494,11 +497,6 @@ def wrap_for_ranks(model: nn.Module, device: str) -> nn.Module:
     return DDP(model)
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DDP wrapper (or the model)."""
-    return model.module if hasattr(model, "module") else model
-
-
 def not_finite(values: dict, where: str) -> str:
     """The error message of a loss term that is not finite (``where``: stage, epoch, step)."""
     bad = [k for k, v in values.items() if not math.isfinite(v)]
@@ -601,7 +599,6 @@ def progress(loader, desc: str):
         desc=desc,
         total=len(loader),
         disable=dist.rank() != 0
-        or not sys.stderr.isatty()
-        and os.environ.get("NTF_PROGRESS") != "1",
+        or (not sys.stderr.isatty() and os.environ.get("NTF_PROGRESS") != "1"),
         leave=False,
     )

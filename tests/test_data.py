@@ -119,11 +119,8 @@ def test_modes_convert_to_rgb_correctly(tmp_path):
     assert r > 200 and g < 60 and b < 60
     sixteen = Image.fromarray(np.full((4, 4), 25700, np.uint16))  # 25700 / 65535 = 100 / 255
     sixteen.save(tmp_path / "s.png")
-    assert data.open_image(tmp_path / "s.png").getpixel((0, 0)) == (
-        100,
-        100,
-        100,
-    )  # scaled, not clipped
+    # scaled, not clipped
+    assert data.open_image(tmp_path / "s.png").getpixel((0, 0)) == (100, 100, 100)
 
 
 def test_load_tensor_and_resize(tmp_path):
@@ -139,15 +136,13 @@ def test_tiny_and_oversized_images(tmp_path, monkeypatch):
     one = img(tmp_path / "one.png", (1, 2, 3), size=(1, 1))
     assert data.open_image(one).getpixel((0, 0)) == (1, 2, 3)
     big = img(tmp_path / "big.png", size=(20, 20))
-    monkeypatch.setattr(
-        Image, "MAX_IMAGE_PIXELS", 150
-    )  # 400 px: over twice the limit, PIL's hard error
+    # 400 px: over twice the limit, PIL's hard error
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 150)
     with pytest.raises(data.BadImageError, match="too large") as err:
         data.open_image(big)
     assert "big.png" in str(err.value)
-    monkeypatch.setattr(
-        Image, "MAX_IMAGE_PIXELS", 300
-    )  # between 1x and 2x: PIL only warns; we refuse too
+    # between 1x and 2x: PIL only warns; we refuse too
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 300)
     with pytest.raises(data.BadImageError, match="too large"):
         data.open_image(big)
 

@@ -1,7 +1,8 @@
 """The package's layers (``ntf_core.LAYERS``) hold: every import of one ntf_core module by another,
 function-local ones included, points to its own layer or a lower one; there is no import cycle;
-nothing outside the recipe imports the recipe; and the config and ntf-mini's facts import no
-torch."""
+nothing outside the recipe (the library's other modules, notebooks, tests, benchmarks) imports its
+build module, and the library's other modules import none of it but ``cli``'s ``ntf bench`` entry;
+and the config and ntf-mini's facts import no torch."""
 
 import ast
 import json
@@ -38,15 +39,17 @@ def imported_modules(tree: ast.AST, module: str, is_package: bool) -> set[str]:
                 target = node.module
             else:
                 continue
-            # ``from ntf_core import train`` imports a module; ``from .config import Config`` a name
+            # ``from ntf_core import train`` imports a module (``from . import bench`` a package);
+            # ``from .config import Config`` a name
             for a in node.names:
                 sub = f"{target}.{a.name}"
-                out.add(
-                    sub
-                    if (ROOT.parent / sub.replace(".", "/")).with_suffix(".py").exists()
-                    else target
-                )
+                out.add(sub if is_module(sub) else target)
     return out
+
+
+def is_module(name: str) -> bool:
+    path = ROOT.parent / name.replace(".", "/")
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
 def graph() -> dict[str, set[str]]:
@@ -107,38 +110,67 @@ def test_no_import_cycles():
     assert not cycles, "\n".join(cycles)
 
 
-def test_the_layer_check_would_catch_an_upward_import():
-    tree = ast.parse("def f():\n    from .train import stage1\n")
-    assert imported_modules(tree, "ntf_core.config", False) == {"ntf_core.train"}
-    assert layer_of("ntf_core.train") > layer_of("ntf_core.config")
+@pytest.mark.parametrize(
+    "source, imported",
+    [
+        ("def f():\n    from .train import stage1\n", "ntf_core.train"),
+        ("from . import train\n", "ntf_core.train"),
+        ("from ntf_core import bench\n", "ntf_core.bench"),
+        ("from .bench import build\n", "ntf_core.bench.build"),
+        ("import ntf_core.experiments\n", "ntf_core.experiments"),
+    ],
+)
+def test_the_layer_check_would_catch_an_upward_import(source, imported):
+    found = imported_modules(ast.parse(source), "ntf_core.config", False)
+    assert found == {imported}
+    assert layer_of(imported) > layer_of("ntf_core.config")
 
 
 def sources_outside_the_recipe():
-    """(name, source) of every Python file and notebook code cell that is not part of the recipe or
-    its test."""
-    for path in sorted(
-        [*ROOT.rglob("*.py"), *(REPO / "benchmarks").glob("*.py"), *(REPO / "tests").glob("*.py")]
-    ):
-        if "bench" in path.relative_to(REPO).parts[:2] and path.parent.name == "bench":
+    """(name, syntax tree) of every Python file outside the recipe and its test, and of every
+    notebook's code cells (IPython's ``%`` and ``!`` lines left out)."""
+    files = [
+        *ROOT.rglob("*.py"),
+        *(REPO / "benchmarks").glob("*.py"),
+        *(REPO / "tests").glob("*.py"),
+    ]
+    for path in sorted(files):
+        if path.parent.name == "bench" and path.parent.parent == ROOT:
             continue
         if path.name in ("test_bench.py", "test_layers.py"):
             continue
-        yield str(path.relative_to(REPO)), path.read_text()
+        yield str(path.relative_to(REPO)), ast.parse(path.read_text())
     for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
-        yield (
-            str(nb.relative_to(REPO)),
-            "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"),
-        )
+        lines = [
+            line
+            for c in cells
+            if c["cell_type"] == "code"
+            for line in "".join(c["source"]).splitlines()
+            if not line.lstrip().startswith(("%", "!"))
+        ]
+        yield str(nb.relative_to(REPO)), ast.parse("\n".join(lines))
 
 
 def test_nothing_outside_the_recipe_imports_its_build_module():
+    sources = dict(sources_outside_the_recipe())
+    assert "notebooks/00_the_data.ipynb" in sources and "ntf_core/experiments.py" in sources
     offenders = [
         name
-        for name, src in sources_outside_the_recipe()
-        if "ntf_core.bench.build" in src or "bench.build import" in src
+        for name, tree in sources.items()
+        if "ntf_core.bench.build" in imported_modules(tree, "ntf_core.outside", False)
     ]
     assert not offenders, offenders
+
+
+def test_the_library_reaches_the_recipe_only_through_the_cli():
+    users = {
+        src
+        for src, dsts in graph().items()
+        if not src.startswith("ntf_core.bench")
+        and any(d == "ntf_core.bench" or d.startswith("ntf_core.bench.") for d in dsts)
+    }
+    assert users <= {"ntf_core.cli"}, users
 
 
 @pytest.mark.parametrize("module", ["ntf_core.config", "ntf_core.mini", "ntf_core.images"])

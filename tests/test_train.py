@@ -61,9 +61,8 @@ def test_each_stage1_term_can_be_minimised(term, tmp_path):
     cfg = tiny(tmp_path)
     torch.manual_seed(0)
     model = models.build_trace_model(cfg)
-    if (
-        term == "ort"
-    ):  # random heads are already near-orthogonal in 128-d: start from correlated ones instead
+    # random heads are already near-orthogonal in 128-d: start from correlated ones instead
+    if term == "ort":
         model.het.load_state_dict(model.hom.state_dict())
         for p in model.het.parameters():
             p.data.add_(0.3 * p.data.std() * torch.randn_like(p))
@@ -88,9 +87,8 @@ def test_stage2_freezes_encoder_and_hom_head(trained):
     s2 = det.state_dict()
     for k, v in s1.items():
         if k.startswith(("encoder.", "hom.")):
-            assert torch.equal(s2[k], v), (
-                k
-            )  # BatchNorm running stats included: E stayed in eval mode
+            # BatchNorm running stats included: E stayed in eval mode
+            assert torch.equal(s2[k], v), k
     det.train()
     assert not det.encoder.training and not det.hom.training and det.aux.training
     assert all(not p.requires_grad for p in det.encoder.parameters())
@@ -294,9 +292,8 @@ def test_export_is_small_loads_and_refuses_to_resume(trained, tmp_path):
     det, _ = load_detector(tmp_path / "s2.pt")
     full, _ = load_detector(p2)
     x = torch.rand(4, 3, 32, 32)
-    torch.testing.assert_close(
-        det(x), full(x), atol=2e-2, rtol=2e-2
-    )  # float16 weights, float32 compute
+    # float16 weights, float32 compute
+    torch.testing.assert_close(det(x), full(x), atol=2e-2, rtol=2e-2)
     checkpoints.export_checkpoint(p1, tmp_path / "run" / "stage1.pt")
     with pytest.raises(ValueError, match="exported checkpoint .* cannot be resumed"):
         train.stage1(cfg.replace(out=str(tmp_path / "run")))
@@ -362,9 +359,8 @@ def test_l_ext_reaches_the_scores_unless_the_verdict_reads_e(reading, tmp_path):
         c = cfg.replace(ext_weight=w, out=str(tmp_path / f"ext{w}"), stage1_checkpoint=str(ck1))
         det = models.build_detector(c)
         state = checkpoints.load_checkpoint(train.stage2(c), "stage2")["model"]
-        assert ("natural_trace" in state) == (
-            reading == "trace"
-        )  # the trace is stored where it is read
+        # the trace is stored where it is read
+        assert ("natural_trace" in state) == (reading == "trace")
         if reading == "trace":
             assert state["natural_trace"].norm() == pytest.approx(1.0, abs=1e-5)
         det.load_state_dict(state)
@@ -501,3 +497,25 @@ def test_frozen_features_flip_about_half_the_time(trained):
     torch.manual_seed(0)
     flipped = [bool(torch.equal(feats[i % 4][0], feats.e[i % 4, 1])) for i in range(400)]
     assert 150 < sum(flipped) < 250
+
+
+def test_a_compiled_model_is_saved_as_the_plain_model(tmp_path, monkeypatch):
+    """With ``compile=True`` the loops call torch.compile's wrapper, whose weights are named
+    ``_orig_mod.*``; the checkpoints must hold the plain model's weights, which stage 2 loads. A
+    stand-in wrapper of the same shape replaces torch.compile (no compiler needed on CPU)."""
+
+    class Compiled(torch.nn.Module):
+        def __init__(self, module):
+            super().__init__()
+            self._orig_mod = module
+
+        def forward(self, *args):
+            return self._orig_mod(*args)
+
+    monkeypatch.setattr(torch, "compile", Compiled)
+    cfg = tiny(tmp_path, compile=True, epochs1=1, epochs2=1)
+    p1 = train.stage1(cfg)
+    plain = models.build_trace_model(cfg, pretrained=False).state_dict().keys()
+    assert checkpoints.load_checkpoint(p1, "stage1")["model"].keys() == plain
+    p2 = train.stage2(cfg)  # loads stage 1's weights into a plain model
+    assert not any(k.startswith("_orig_mod") for k in checkpoints.load_checkpoint(p2)["model"])
