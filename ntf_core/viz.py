@@ -133,6 +133,29 @@ def markdown_table(headers, rows, floatfmt: str = ".3f"):
     return Markdown("\n".join(lines))
 
 
+def check_readings(readings: dict, stored_run: bool, atol: float) -> str:
+    """Check what a notebook's text reads from a table against the run its outputs were stored from.
+
+    ``readings``: ``{name: (value now, value stored)}``. The third decimal of some tables moves with
+    the CPU's arithmetic (FFTs, solvers, neighbour searches), so nbval cannot compare them as text;
+    their cell is not compared, and this check holds the readings instead: each must be within
+    ``atol`` of the stored value when ``stored_run`` (the notebook runs at the parameters its
+    outputs were stored with), else nothing is compared. Raises ``AssertionError`` naming the
+    readings that moved; returns a sentence quoting the stored values, the same on every CPU."""
+    if not stored_run:
+        return "Other parameters than the stored run's: the readings are not compared."
+    moved = {k: (now, then) for k, (now, then) in readings.items() if not abs(now - then) <= atol}
+    if moved:
+        detail = ", ".join(
+            f"{k}: {now:.4f} now, {then:.3f} stored" for k, (now, then) in moved.items()
+        )
+        raise AssertionError(f"readings moved more than {atol} from the stored run: {detail}")
+    if len(readings) > 8:
+        return f"All {len(readings)} readings are within {atol} of the stored run."
+    quoted = "; ".join(f"{k} {then:.3f}" for k, (_, then) in readings.items())
+    return f"Within {atol} of the stored run: {quoted}."
+
+
 def spectra_figure(spectra: dict, reference: str = "real", cols: int = 5, title: str = ""):
     """Heatmaps of each mean log spectrum minus the reference's: what a generator adds (red) or
     lacks (blue)."""

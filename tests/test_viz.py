@@ -69,3 +69,18 @@ def test_no_working_browser_means_no_static_copy_and_no_wait(browser):
     assert done.stdout.strip().splitlines()[-1] == "False", done.stderr
     assert "plotly figures get no static PNG copy" in done.stderr  # said, not silent
     assert time.perf_counter() - start < 60
+
+
+def test_check_readings_passes_close_values_and_names_the_ones_that_moved():
+    ok = viz.check_readings({"AP": (0.6231, 0.622), "FPR": (0.598, 0.604)}, True, atol=0.01)
+    assert ok == "Within 0.01 of the stored run: AP 0.622; FPR 0.604."
+    with pytest.raises(AssertionError, match="FPR: 0.5800 now, 0.604 stored"):
+        viz.check_readings({"AP": (0.622, 0.622), "FPR": (0.58, 0.604)}, True, atol=0.01)
+    with pytest.raises(AssertionError, match="AP"):
+        viz.check_readings({"AP": (float("nan"), 0.622)}, True, atol=0.01)
+    many = {str(i): (0.5, 0.5) for i in range(9)}
+    assert (
+        viz.check_readings(many, True, atol=0.02)
+        == "All 9 readings are within 0.02 of the stored run."
+    )
+    assert "not compared" in viz.check_readings({"AP": (0.1, 0.9)}, False, atol=0.01)
