@@ -8,9 +8,11 @@ epoch and exact resume.
 Exact resume: every epoch re-seeds the RNGs from (seed, epoch, rank) and the sampler shuffles by
 (seed, epoch), so epoch k depends only on the weights, optimizer and scheduler state saved after
 epoch k - 1; a run stopped and resumed ends bit-identical to an uninterrupted one on the same device
-and thread count (tested on CPU). Launch with ``torchrun --nproc_per_node N -m ntf_core.cli stage1
-...`` for N processes (see dist.py). Everything here serves the two loops; checkpoints live in
-``checkpoints``, scoring in ``evaluate``.
+and thread count (tested on CPU). For N processes (see dist.py):
+
+    torchrun --nproc_per_node N -m ntf_core.cli stage1 ...
+
+Everything here serves the two loops; checkpoints live in ``checkpoints``, scoring in ``evaluate``.
 """
 
 from __future__ import annotations
