@@ -4,12 +4,12 @@ Data flows one way. Each module imports only from its own layer or the layers ab
 never from a layer below it (``tests/test_layers.py`` parses every import, function-local ones too,
 and also fails on any import cycle):
 
-    facts        images, mini, metrics, bootstrap, losses, spectra, dist, course, site
+    facts        images, mini, metrics, calibration, bootstrap, losses, spectra, dist, course, site
     config       config, augment, toy
     data/models  data, models
     checkpoints  checkpoints                 save / load / export, what a run saw, resume checks
     inference    evaluate                    scoring images with a detector, the embedding spaces
-    detectors    baselines, saliency, viz, portable
+    detectors    baselines, saliency, viz, portable, protocol
     training     train                       the two loops and what they alone use
     experiments  experiments                 the paper's tables and figures, on any data
     studies      ablations, pitfalls
@@ -24,12 +24,23 @@ __version__ = "0.1.0"
 # The layers above, lowest first (what tests/test_layers.py enforces). ``bench`` stands for every
 # module of the ntf_core.bench package.
 LAYERS = [
-    ["images", "mini", "metrics", "bootstrap", "losses", "spectra", "dist", "course", "site"],
+    [
+        "images",
+        "mini",
+        "metrics",
+        "calibration",
+        "bootstrap",
+        "losses",
+        "spectra",
+        "dist",
+        "course",
+        "site",
+    ],
     ["config", "augment", "toy"],
     ["data", "models"],
     ["checkpoints"],
     ["evaluate"],
-    ["baselines", "saliency", "viz", "portable"],
+    ["baselines", "saliency", "viz", "portable", "protocol"],
     ["train"],
     ["experiments"],
     ["ablations", "pitfalls"],

@@ -4,10 +4,16 @@
                  train stage 1 (resumes by default)
     ntf stage2   [--preset mini|paper] [--set NAME=VALUE ...] [--fresh]
                  train stage 2 on a stage-1 checkpoint
-    ntf evaluate --checkpoint CKPT DIR... [--json] [--real-dir R] [--skip-bad]
-                 AP / ACC / FPR / FNR per folder
-    ntf detect   --checkpoint CKPT|MODEL.onnx PATH... [--json] [--skip-bad]
-                 P(fake) per image (folders: all images)
+    ntf evaluate --checkpoint CKPT DIR... [--fpr 0.05] [--stability] [--json] [--real-dir R]
+                 AP, ROC-AUC, ACC@0.5, TPR at the target FPR per folder; a calibrated checkpoint's
+                 ACC, TPR and realised FPR at its threshold; --stability: re-encoding flip rates
+    ntf detect   --checkpoint CKPT|MODEL.onnx PATH... [--stability] [--json] [--skip-bad]
+                 P(fake) per image (folders: all images), and a verdict real / unsure / fake when
+                 the model is calibrated; --stability: the scores under re-encodings, and flips
+    ntf calibrate --checkpoint CKPT|MODEL.onnx --reals DIR [--labelled DIR] [--fpr 0.05]
+                 [--out COPY] [--onnx COPY.onnx]
+                 the threshold at a target false-positive rate on held-out reals (+ temperature),
+                 written into a calibrated copy
     ntf export   --checkpoint CKPT [--out FILE [--float32]] [--onnx MODEL.onnx]
                  a small copy for inference (no optimizer, float16), and/or the detector as ONNX
                  for `ntf detect` without torch
@@ -86,23 +92,64 @@ def _evaluate(argv) -> int:
     p.add_argument(
         "--skip-bad", action="store_true", help="score around unreadable files, then list them"
     )
+    p.add_argument(
+        "--fpr",
+        type=float,
+        default=0.05,
+        help="target false-positive rate of the TPR@FPR column (a calibrated checkpoint's own "
+        "target replaces it); default 0.05",
+    )
+    p.add_argument(
+        "--stability",
+        action="store_true",
+        help="also re-encode every image (JPEG 95/75/50, WebP, 0.5x / 2x) and report how often "
+        "each flips the verdict, per folder",
+    )
     a = p.parse_args(argv)
+    from .calibration import format_protocol
     from .evaluate import evaluate_dirs
-    from .metrics import average_row, format_table
+    from .metrics import average_row
 
     skipped = {} if a.skip_bad else None
     try:
         rows = evaluate_dirs(
-            a.checkpoint, a.dirs, a.device, a.batch_size, real_dir=a.real_dir, skipped=skipped
+            a.checkpoint,
+            a.dirs,
+            a.device,
+            a.batch_size,
+            real_dir=a.real_dir,
+            skipped=skipped,
+            target_fpr=a.fpr,
         )
     finally:  # what was skipped is worth knowing even when the evaluation then fails
         _report_skipped("evaluate", skipped)
-    print(
-        json.dumps({"rows": rows, "average": average_row(rows), "skipped": skipped or {}}, indent=1)
-        if a.json
-        else format_table(rows)
-    )
+    flips = None
+    if a.stability:
+        from .protocol import stability_dirs
+
+        flips = stability_dirs(a.checkpoint, a.dirs, a.device)
+    if a.json:
+        out = {"rows": rows, "average": average_row(rows), "skipped": skipped or {}}
+        if flips is not None:
+            out["stability"] = flips
+        print(json.dumps(out, indent=1))
+        return 0
+    print(format_protocol(rows))
+    if flips is not None:
+        print("\nverdicts flipped by re-encoding (% of the folder's images):")
+        print(_flip_table(flips))
     return 0
+
+
+def _flip_table(flips: dict[str, dict]) -> str:
+    from .protocol import REENCODINGS
+
+    cols = [*REENCODINGS, "any"]
+    w = max(12, *(len(n) for n in flips))
+    lines = [f"{'folder':<{w}}" + "".join(f"{c:>13}" for c in cols)]
+    for name, r in flips.items():
+        lines.append(f"{name:<{w}}" + "".join(f"{100 * r[c]:13.1f}" for c in cols))
+    return "\n".join(lines)
 
 
 def _report_skipped(cmd: str, skipped: dict | None) -> None:
@@ -127,7 +174,17 @@ def _detect(argv) -> int:
     p.add_argument(
         "--skip-bad", action="store_true", help="score around unreadable files, then list them"
     )
+    p.add_argument(
+        "--stability",
+        action="store_true",
+        help="re-encode each image (JPEG 95/75/50, WebP, 0.5x / 2x): the spread of its scores and "
+        "which re-encodings flip its verdict",
+    )
     a = p.parse_args(argv)
+    from .protocol import load_calibration
+
+    if a.stability or load_calibration(a.checkpoint) is not None:
+        return _detect_protocol(a)
     skipped = {} if a.skip_bad else None
     try:
         if a.checkpoint.lower().endswith(".onnx"):
@@ -147,6 +204,70 @@ def _detect(argv) -> int:
     else:
         for f, s in out:
             print(f"{s:.4f}  {f}")
+    return 0
+
+
+def _detect_protocol(a) -> int:
+    """``ntf detect`` on a calibrated model (verdicts) or with ``--stability``."""
+    from .protocol import stability, verdicts
+
+    skipped = {} if a.skip_bad else None
+    try:
+        rows = (stability if a.stability else verdicts)(a.checkpoint, a.paths, a.device, skipped)
+    finally:
+        _report_skipped("detect", skipped)
+    if not rows:
+        raise ValueError("no readable image among the paths given")
+    if a.stability:  # the verdict of each image, when calibrated
+        got = {r["path"]: r for r in verdicts(a.checkpoint, [r["path"] for r in rows], a.device)}
+        for r in rows:
+            if "verdict" in got[r["path"]]:
+                r["verdict"] = got[r["path"]]["verdict"]
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        line = f"{r['p_fake']:.4f}  " + (f"{r['verdict']:<7} " if "verdict" in r else "")
+        if a.stability:
+            flips = ", ".join(r["flips"]) or "none"
+            line += f"spread {r['spread']:.3f}  flips: {flips:<30} "
+        print(line + r["path"])
+    return 0
+
+
+def _calibrate(argv) -> int:
+    p = argparse.ArgumentParser(
+        prog="ntf calibrate",
+        description="Choose the verdict threshold on held-out real images (never the test set).",
+    )
+    p.add_argument("--checkpoint", required=True, help="stage2.pt, or its ONNX export")
+    p.add_argument(
+        "--reals",
+        required=True,
+        help="held-out real images: a folder (its 0_real folders if it has any, else every image)",
+    )
+    p.add_argument(
+        "--labelled",
+        default=None,
+        help="a validation folder with 0_real/ and 1_fake/: also fit a temperature on it",
+    )
+    p.add_argument("--fpr", type=float, default=0.05, help="target false-positive rate (0.05)")
+    p.add_argument("--out", default=None, help="the calibrated copy (default: NAME.calibrated.pt)")
+    p.add_argument("--onnx", default=None, help="also export the calibrated copy as ONNX")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    from .protocol import calibrate
+
+    cal, written = calibrate(
+        a.checkpoint, a.reals, a.fpr, a.labelled, a.out, a.onnx, device=a.device
+    )
+    print(
+        f"threshold P(fake) > {cal.threshold:.4f} at a target FPR of {100 * cal.target_fpr:g} % "
+        f"({cal.n_reals} reals; {100 * cal.realised_fpr:.1f} % of them above it); "
+        f"unsure above {cal.unsure_below:.4f}; temperature {cal.temperature:.3f}"
+    )
+    for out in written:
+        print(f"wrote {out}")
     return 0
 
 
@@ -192,6 +313,7 @@ def main(argv=None) -> int:
         "evaluate": _evaluate,
         "detect": _detect,
         "export": _export,
+        "calibrate": _calibrate,
     }
     if cmd not in commands:
         print(__doc__.strip(), file=sys.stderr if cmd not in (None, "-h", "--help") else sys.stdout)

@@ -2,7 +2,8 @@
 embedding spaces the notebooks plot.
 
     score_samples(detector, cfg, samples)    P(fake) of image files (also stage 2's validation)
-    evaluate_dirs(checkpoint, dirs)          AP / ACC / FPR / FNR per test folder
+    evaluate_dirs(checkpoint, dirs)          AP / ROC-AUC / ACC / FPR / FNR per test folder (and the
+                                             calibrated operating point's columns)
     detect(checkpoint, paths)                P(fake) per image file
     embed(trace, detector, cfg, samples)     e, z_hom, z_het and the auxiliary z of each image
     chunked(fn, x)                           a function of a tensor of images, 256 at a time
@@ -23,7 +24,8 @@ from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as TF
 
 from .augment import eval_transform, to_float
-from .checkpoints import load_detector
+from .calibration import Calibration, protocol_row, sigmoid
+from .checkpoints import load_checkpoint, load_detector
 from .config import Config
 from .data import Images, LayoutError, Sample, image_paths, scan, skipping_collate
 from .metrics import detection_metrics
@@ -45,9 +47,10 @@ def score_samples(
     batch_size: int = 256,
     workers: int = 0,
     skipped: dict | None = None,
+    logits: bool = False,
 ):
     """Probability of "fake" for each sample (sigmoid of the classifier's logit, eval-mode input of
-    ``cfg``).
+    ``cfg``); the logit itself with ``logits=True``.
 
     A file that cannot be read raises ``BadImageError`` naming it; with a ``skipped`` dict, it is
     recorded there instead (``{path: problem}``) and its score is NaN."""
@@ -68,7 +71,8 @@ def score_samples(
         else:
             x, _, index = batch
         if x is not None:
-            scores[index] = torch.sigmoid(detector(to_float(x, device)).float()).cpu()
+            z = detector(to_float(x, device)).float().cpu()
+            scores[index] = z if logits else torch.sigmoid(z)
     detector.train(was_training)
     return scores.numpy()
 
@@ -91,13 +95,22 @@ def evaluate_dirs(
     batch_size: int = 256,
     real_dir=None,
     skipped: dict | None = None,
+    target_fpr: float | None = None,
 ) -> dict[str, dict]:
-    """Per-folder AP / ACC / FPR / FNR of a checkpoint; each folder is one test set in the
-    CNNDetection layout (``0_real/`` and ``1_fake/``, possibly below one level of class folders).
-    ``real_dir``: real images added to every folder that has none (UnivFD's diffusion sets, or a
-    folder of a commercial generator's images). ``skipped``: a dict to record unreadable files in
-    (``{path: problem}``) instead of stopping at the first."""
+    """Per-folder AP / ROC-AUC / ACC / FPR / FNR of a checkpoint; each folder is one test set in
+    the CNNDetection layout (``0_real/`` and ``1_fake/``, possibly below one level of class
+    folders). ``real_dir``: real images added to every folder that has none (UnivFD's diffusion
+    sets, or a folder of a commercial generator's images). ``skipped``: a dict to record unreadable
+    files in (``{path: problem}``) instead of stopping at the first.
+
+    With ``target_fpr``, or when the checkpoint is calibrated (``ntf calibrate``), the rows are
+    ``calibration.protocol_row``'s: also the TPR at the target FPR and, with a calibration, its
+    threshold's accuracy, TPR and the FPR it realises on these reals (P(fake) then carries the
+    calibration's temperature)."""
     det, cfg = load_detector(checkpoint)
+    stored = load_checkpoint(checkpoint, "stage2").get("calibration")
+    cal = Calibration.from_dict(stored) if stored else None
+    protocol = cal is not None or target_fpr is not None
     det.to(device)
     dirs = [Path(d) for d in dirs]
     rows = {}
@@ -112,7 +125,7 @@ def evaluate_dirs(
                 f"(found only {'real' if 0 in labels else 'fake'} ones)"
             )
         here = {} if skipped is not None else None
-        scores = score_samples(det, cfg, samples, device, batch_size, skipped=here)
+        scores = score_samples(det, cfg, samples, device, batch_size, skipped=here, logits=protocol)
         if skipped is not None:
             skipped.update(here)
         ok = _scored(checkpoint, samples, scores, here)
@@ -121,7 +134,11 @@ def evaluate_dirs(
             raise LayoutError(
                 f"{d}: no readable {'real' if 0 not in kept else 'fake'} images left to score"
             )
-        rows[name] = detection_metrics(kept, scores[ok])
+        if protocol:
+            p = cal.p_fake(scores[ok]) if cal is not None else sigmoid(scores[ok])
+            rows[name] = protocol_row(kept, p, cal, target_fpr or 0.05)
+        else:
+            rows[name] = detection_metrics(kept, scores[ok])
     return rows
 
 

@@ -35,9 +35,10 @@ def export_onnx(checkpoint, dst, opset: int = 17) -> Path:
     import onnx
     import torch
 
-    from .checkpoints import load_detector, weights_hash
+    from .checkpoints import load_checkpoint, load_detector, weights_hash
 
     det, cfg = load_detector(checkpoint)
+    calibration = load_checkpoint(checkpoint, "stage2").get("calibration")
     det.eval()
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -64,6 +65,8 @@ def export_onnx(checkpoint, dst, opset: int = 17) -> Path:
         "from": str(checkpoint),
         "weights_sha256": weights_hash(det),
     }
+    if calibration:  # a calibrated checkpoint's threshold travels with its export
+        meta["calibration"] = calibration
     model.metadata_props.add(key=META_KEY, value=json.dumps(meta))
     onnx.save(model, str(dst))
     return dst
@@ -108,9 +111,12 @@ class OnnxDetector:
         top, left = int(round((h - s) / 2.0)), int(round((w - s) / 2.0))
         return a[top : top + s, left : left + s].transpose(2, 0, 1).astype(np.float32) / 255.0
 
-    def score_files(self, paths, batch_size: int = 64, skipped: dict | None = None) -> np.ndarray:
-        """P(fake) per file. An unreadable file raises ``BadImageError``; with a ``skipped`` dict it
-        is recorded there (``{path: problem}``) and scored NaN."""
+    def score_files(
+        self, paths, batch_size: int = 64, skipped: dict | None = None, logits: bool = False
+    ) -> np.ndarray:
+        """P(fake) per file (the logit with ``logits=True``). An unreadable file raises
+        ``BadImageError``; with a ``skipped`` dict it is recorded there (``{path: problem}``) and
+        scored NaN."""
         scores = np.full(len(paths), np.nan)
         for i in range(0, len(paths), batch_size):
             xs, at = [], []
@@ -128,7 +134,7 @@ class OnnxDetector:
                     .reshape(-1)
                     .astype(np.float64)
                 )
-                scores[at] = 1.0 / (1.0 + np.exp(-logit))
+                scores[at] = logit if logits else 1.0 / (1.0 + np.exp(-logit))
         return scores
 
 

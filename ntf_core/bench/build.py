@@ -54,6 +54,9 @@ class BuildConfig:
     per_photo: int = 100  # crops per photo at most, across scales
     n_test: int = 800  # real test crops, and fakes per test generator
     n_val: int = 500  # real val crops, and training-GAN val fakes
+    # every generator's own training and validation fakes (the family matrix, Figure 4a's DM fakes)
+    n_split_train: int = 600
+    n_split_val: int = 100
     gan_steps: int = 2000
     gan_batch: int = 64
     gan_width: int = 48
@@ -75,6 +78,8 @@ PRESETS = {
         per_photo=12,
         n_test=16,
         n_val=8,
+        n_split_train=6,
+        n_split_val=2,
         gan_steps=3,
         gan_batch=8,
         gan_width=8,
