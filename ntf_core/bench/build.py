@@ -9,7 +9,8 @@ kernels are not bitwise stable).
     reals      cut 32 px crops from the photographs, split by photo
     dcgan, sngan, stylegan             train the three GANs
     autoencoder, denoiser              train the latent diffusion model
-    samples    draw every generator's fakes (and the multi-step chains)
+    samples    draw every generator's test fakes (and the multi-step chains)
+    splits     draw every generator's own training and validation fakes (other seeds)
     write      encode every image to PNG in the CNNDetection layout, with manifest.csv
     quality    KID of each generator and of two trivial fakes; the spectrum classifier's
                difficulty table
@@ -287,59 +288,80 @@ class Builder:
         """Every generator's fakes as uint8: n_test per test generator; the training GAN also draws
         the training and validation fakes (its test fakes are its last n_test)."""
         cfg = self.cfg
-        n_train = len(reals["train"]["images"])
+        n = {TRAIN_GENERATOR: len(reals["train"]["images"]) + cfg.n_val + cfg.n_test}
         out = {}
-        n = {TRAIN_GENERATOR: n_train + cfg.n_val + cfg.n_test}
-        for name, g in gen_models.items():
-            seed = stage_seed(cfg, "sample-" + name)
-            out[name] = to_uint8(gans.sample_gan(g, n.get(name, cfg.n_test), seed=seed))
-            self.log(f"  sampled {name}")
-        for name in FAMILIES["diffusion"]:
-            seed = stage_seed(cfg, "sample-" + name)
-            images = diffusion.sample(
-                ae, unet, name, cfg.n_test, seed=seed, steps=cfg.sampler_steps
+        for names in FAMILIES.values():
+            for name in names:
+                out[name] = self._generate(name, n.get(name, cfg.n_test), "", gen_models, ae, unet)
+                self.log(f"  sampled {name}")
+        return out
+
+    def _generate(self, name, n, prefix, gen_models, ae, unet):
+        """``n`` fakes (uint8) of generator ``name``; every random draw is seeded by the build's
+        seed, ``prefix`` and what is drawn (the test fakes: no prefix; each generator's training
+        split: "split-"), so two draws of one generator never share a seed."""
+        cfg = self.cfg
+
+        def seed(key):
+            return stage_seed(cfg, prefix + key)
+
+        if name in gen_models:
+            return to_uint8(gans.sample_gan(gen_models[name], n, seed=seed("sample-" + name)))
+        if name in FAMILIES["diffusion"]:
+            return to_uint8(
+                diffusion.sample(
+                    ae, unet, name, n, seed=seed("sample-" + name), steps=cfg.sampler_steps
+                )
             )
-            out[name] = to_uint8(images)
-            self.log(f"  sampled {name}")
 
-        def chain_seed(name):
-            return stage_seed(cfg, "ms-" + name)
+        def gan_images(gan):
+            """Fresh images of the GAN ``gan`` for this multi-step chain."""
+            return gans.sample_gan(gen_models[gan], n, seed=seed("ms-" + name + gan))
 
-        def gan_images(gan, chain):
-            """Fresh images of the GAN ``gan`` for the multi-step chain ``chain``."""
-            return gans.sample_gan(gen_models[gan], cfg.n_test, seed=chain_seed(chain + gan))
-
-        out["gan_gan"] = to_uint8(
-            multistep.blend_region(
-                gan_images("stylegan", "gan_gan"),
-                gan_images("sngan", "gan_gan"),
-                seed=chain_seed("gan_gan"),
+        if name == "gan_gan":  # a StyleGAN image with an SNGAN-made rectangle pasted in
+            images = multistep.blend_region(
+                gan_images("stylegan"), gan_images("sngan"), seed=seed("ms-gan_gan")
             )
-        )
-        out["gan_dm"] = to_uint8(
-            diffusion.sdedit(
+        elif name == "gan_dm":  # an SNGAN image re-denoised by the latent diffusion model
+            images = diffusion.sdedit(
                 ae,
                 unet,
-                gan_images("sngan", "gan_dm"),
+                gan_images("sngan"),
                 cfg.sdedit_strength,
-                seed=chain_seed("gan_dm"),
+                seed=seed("ms-gan_dm"),
                 steps=cfg.sampler_steps or 50,
             )
-        )
-        ddim_background = diffusion.sample(
-            ae, unet, "ddim", cfg.n_test, seed=chain_seed("dm_gan-bg"), steps=cfg.sampler_steps
-        )
-        out["dm_gan"] = to_uint8(
-            multistep.blend_region(
-                ddim_background, gan_images("stylegan", "dm_gan"), seed=chain_seed("dm_gan")
+        elif name == "dm_gan":  # a DDIM image with a StyleGAN-made rectangle pasted in
+            background = diffusion.sample(
+                ae, unet, "ddim", n, seed=seed("ms-dm_gan-bg"), steps=cfg.sampler_steps
             )
-        )
-        self.log("  sampled the multi-step chains")
+            images = multistep.blend_region(
+                background, gan_images("stylegan"), seed=seed("ms-dm_gan")
+            )
+        else:
+            raise ValueError(f"{name}: not one of ntf-mini's generators")
+        return to_uint8(images)
+
+    def splits(self, gen_models, ae, unet):
+        return self._stage("splits", self._draw_splits, gen_models, ae, unet)
+
+    def _draw_splits(self, gen_models, ae, unet):
+        """Each generator's own training and validation fakes (n_split_train + n_split_val, the
+        first n_split_train for training), from the same models as its test fakes but other seeds:
+        what the family matrix trains on."""
+        n = self.cfg.n_split_train + self.cfg.n_split_val
+        out = {}
+        for names in FAMILIES.values():
+            for name in names:
+                out[name] = self._generate(name, n, "split-", gen_models, ae, unet)
+                self.log(f"  split of {name}")
         return out
 
     # -- output -------------------------------------------------------------------------------
-    def write(self, reals, fakes):
-        """PNG files in the CNNDetection layout, and manifest.csv (one row per file)."""
+    def write(self, reals, fakes, splits=None):
+        """PNG files in the CNNDetection layout, and manifest.csv (one row per file); with
+        ``splits``, each generator's training and validation fakes in ``gen_train/`` and
+        ``gen_val/`` (fakes only: their reals are those of ``train/`` and ``val/``)."""
         cfg, root = self.cfg, self.out
         if root.exists() and any(root.iterdir()):
             if not (root / "manifest.csv").exists():
@@ -347,7 +369,7 @@ class Builder:
                     f"{root} is not empty and holds no ntf-mini manifest.csv: refusing to "
                     "overwrite it (is it another dataset?). Choose an empty or new --out folder."
                 )
-            for sub in ("train", "val", "test"):
+            for sub in ("train", "val", "test", "gen_train", "gen_val"):
                 shutil.rmtree(root / sub, ignore_errors=True)
         rows = []
 
@@ -418,6 +440,19 @@ class Builder:
                     test_dir, 0, test_reals, meta["test"], "test", "real", "real", cfg.seed
                 )
                 write_folder(test_dir, 1, images, None, "test", family, name, seed)
+        for family, names in FAMILIES.items() if splits else ():
+            for name in names:
+                seed = stage_seed(
+                    cfg, "split-" + ("ms-" if family == "multistep" else "sample-") + name
+                )
+                images = splits[name]
+                for split, part in (
+                    ("gen_train", images[: cfg.n_split_train]),
+                    ("gen_val", images[cfg.n_split_train :]),
+                ):
+                    write_folder(
+                        f"{split}/{family}/{name}", 1, part, None, split, family, name, seed
+                    )
         with open(root / "manifest.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
@@ -481,8 +516,10 @@ class Builder:
         unet.eval()
         fakes = self.samples(reals, gen_models, ae, unet)
         fakes = {k: v for k, v in fakes.items() if k != "seconds"}
+        splits = self.splits(gen_models, ae, unet)
+        splits = {k: v for k, v in splits.items() if k != "seconds"}
         quality = self.quality(reals, fakes, ae)
-        rows = self.write(reals, fakes)
+        rows = self.write(reals, fakes, splits)
         write_card(
             self, reals, fakes, quality, rows, total_seconds=time.perf_counter() - t0, card=card
         )

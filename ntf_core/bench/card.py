@@ -247,6 +247,9 @@ def layout_section(f: CardFacts) -> list[str]:
         f"  val/{TRAIN_GENERATOR}/0_real, 1_fake",
         "  test/<family>/<generator>/0_real, 1_fake   (the same real test crops in every "
         "generator's folder)",
+        "  gen_train/<family>/<generator>/1_fake     each generator's own training fakes",
+        "  gen_val/<family>/<generator>/1_fake       ... and validation fakes (their reals: "
+        "train/ and val/)",
         "  manifest.csv   path, label, split, family, generator, source_photo, crop_box, seed",
         "  stats.json     everything below, machine-readable",
         "  grids/  licenses/",
@@ -261,6 +264,15 @@ def layout_section(f: CardFacts) -> list[str]:
         "",
         f"Files: {len(f.rows)} PNGs. Real crops: {f.n_train_reals} train, {f.cfg.n_val} val, "
         f"{f.cfg.n_test} test.",
+        "",
+        f"**Every generator's own training split** (`gen_train/`, `gen_val/`: {f.cfg.n_split_train}"
+        f" + {f.cfg.n_split_val} fakes each) comes from the same trained model as its test fakes, "
+        "drawn with other seeds, so no test fake is in it. It has no reals of its own: a detector "
+        "trained on it takes its reals from `train/` and `val/` (other photographs than the test "
+        "crops'). It is what the family matrix (notebook 09) trains on, one family at a time. "
+        "Within a family the generators are not independent: `ddpm`, `ddim` and `pndm` are one "
+        "latent diffusion model read by three samplers, and the multi-step chains reuse the GANs "
+        "and that model (`mini.LDM_FOLDERS`).",
         "",
     ]
     return L
@@ -324,7 +336,8 @@ def generators_section(f: CardFacts) -> list[str]:
     total = sum(_minutes(v) for v in f.stages.values())
     L += [
         "",
-        f"Sampling every generator took {_minutes(f.stages.get('samples')):.1f} min; the quality "
+        f"Sampling every generator took {_minutes(f.stages.get('samples')):.1f} min (their own "
+        f"training splits {_minutes(f.stages.get('splits')):.1f} min); the quality "
         f"checks {_minutes(f.stages.get('quality')):.1f} min; **all stages together {total:.0f} "
         f"min** (plus about 2 min to write the PNGs) on {f.stats['hardware']}. Stage times are "
         "wall-clock, measured on the development machine while other work shared its two cores: "
