@@ -621,3 +621,48 @@ def reliability_figure(labels, scores, bins: int = 10, title: str = ""):
     fig.update_xaxes(title_text="mean P(fake) in the bin", range=[0, 1], row=2, col=1)
     fig.update_layout(height=480, title=title)
     return fig
+
+
+def matrix_figure(cells: dict, title: str = "", metric: str = "AP (%)"):
+    """Heatmaps of train family x test family, one panel per method: ``cells`` is ``{method:
+    {train family: {test family: {"mean", "lo", "hi"}}}}`` (``lab.matrix_cells``), values in [0, 1]
+    shown in %, each cell labelled "mean [lo, hi]". One colour scale for every panel (cividis,
+    readable with any colour vision), 50 % (chance) to 100 %."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    methods = list(cells)
+    fig = make_subplots(rows=1, cols=len(methods), subplot_titles=methods, horizontal_spacing=0.06)
+    for i, m in enumerate(methods, start=1):
+        trains = list(cells[m])
+        tests = list(next(iter(cells[m].values())))
+        z = [[100 * cells[m][tr][te]["mean"] for te in tests] for tr in trains]
+        text = [
+            [
+                f"{100 * c['mean']:.1f}<br>[{100 * c['lo']:.1f}, {100 * c['hi']:.1f}]"
+                for c in (cells[m][tr][te] for te in tests)
+            ]
+            for tr in trains
+        ]
+        fig.add_trace(
+            go.Heatmap(
+                z=z,
+                x=tests,
+                y=trains,
+                text=text,
+                texttemplate="%{text}",
+                colorscale="Cividis",
+                zmin=50,
+                zmax=100,
+                showscale=i == len(methods),
+                colorbar={"title": metric},
+            ),
+            row=1,
+            col=i,
+        )
+        fig.update_xaxes(title_text="tested on", row=1, col=i)
+        fig.update_yaxes(
+            title_text="trained on" if i == 1 else None, autorange="reversed", row=1, col=i
+        )
+    fig.update_layout(title=title, height=360)
+    return fig

@@ -1,0 +1,127 @@
+"""The protocol lab's experiments: the family matrix's folders, the traps and the flip rates, on
+stand-in detectors whose behaviour is known."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ntf_core import lab
+from ntf_core.calibration import threshold_at_fpr
+from ntf_core.config import make_config
+from ntf_core.data import scan
+from ntf_core.mini import FAMILIES, cluster_of, mini_test_dirs
+
+
+class MeanBrightness:
+    """A 'detector' that calls bright images fake: known, fast and deterministic."""
+
+    def score(self, x):
+        return x.mean(dim=(1, 2, 3)).numpy()
+
+
+class Sharpness:
+    """Scores the high-frequency energy: blurring or down-scaling lowers it, JPEG changes it."""
+
+    def score(self, x):
+        return (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3)).numpy()
+
+
+def _crop(path, seed, label_dir, name):
+    rng = np.random.default_rng(seed)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(label_dir / name)
+
+
+def test_family_folders_pair_each_family_with_as_many_reals(tmp_path):
+    root = tmp_path / "mini"
+    for i in range(40):  # reals of 4 photographs
+        _crop(root, i, root / "train" / "dcgan" / "0_real", f"photo{i % 4}-s64-y0-x{i}.png")
+        _crop(root, 100 + i, root / "val" / "dcgan" / "0_real", f"v{i % 2}-s64-y0-x{i}.png")
+    for k, g in enumerate(FAMILIES["diffusion"]):
+        for i in range(6):
+            _crop(
+                root,
+                1000 + 10 * k + i,
+                root / "gen_train" / "diffusion" / g / "1_fake",
+                f"{g}-{i}.png",
+            )
+        for i in range(2):
+            _crop(
+                root,
+                2000 + 10 * k + i,
+                root / "gen_val" / "diffusion" / g / "1_fake",
+                f"{g}-{i}.png",
+            )
+    f = lab.family_folders("diffusion", tmp_path / "work", root=root)
+    train = scan(f["train"], layout="cnndetection")
+    assert sum(s.label == 1 for s in train) == 18 and sum(s.label == 0 for s in train) == 18
+    # the reals are drawn across every training photograph
+    assert {cluster_of(s.path) for s in train if s.label == 0} == {f"photo{i}" for i in range(4)}
+    val = scan(f["val"], layout="cnndetection")
+    assert sum(s.label == 1 for s in val) == 6 and sum(s.label == 0 for s in val) == 6
+    few = lab.family_folders("diffusion", tmp_path / "w2", root=root, per_generator=2)
+    assert sum(s.label == 1 for s in scan(few["train"], layout="cnndetection")) == 6
+    with pytest.raises(FileNotFoundError, match="gen_train/gan"):
+        lab.family_folders("gan", tmp_path / "w3", root=root)
+
+
+def test_resample_from_sizes_is_deterministic_quantised_and_smoothing():
+    x = torch.rand(6, 3, 32, 32)
+    a, b = lab.resample_from_sizes(x, seed=3), lab.resample_from_sizes(x, seed=3)
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert torch.equal(a * 255, (a * 255).round())  # 8-bit, as a file would be
+    assert (Sharpness().score(a) < Sharpness().score(x)).all()  # resampling smooths noise
+    assert not torch.equal(a, lab.resample_from_sizes(x, seed=4))
+
+
+def test_threshold_sources_by_hand():
+    dirs = {g: d for g, d in mini_test_dirs().items() if g in ("dcgan", "ddpm")}
+    val_dir = make_config("mini").val_dir
+    out = lab.threshold_sources(MeanBrightness(), val_dir, dirs, target_fpr=0.1, n_test=80)
+    x, y, c = lab._test_set(dirs["dcgan"], 80)
+    reals = MeanBrightness().score(x)[y == 0]
+    thr = threshold_at_fpr(reals, 0.1)
+    tuned = out["test reals (tuned on the test set)"]
+    assert tuned["threshold"] == thr and tuned["FPR"] == pytest.approx((reals > thr).mean())
+    assert tuned["FPR"] <= 0.1  # its promise holds on the data it was tuned on
+    split = out["other test photographs (half tunes, half judges)"]
+    photos = sorted(set(np.array(c)[y == 0].tolist()))
+    assert split["splits"] == len(list(itertools.combinations(photos, len(photos) // 2)))
+    lo, hi = split["FPR range"]
+    assert lo <= split["FPR"] <= hi
+
+
+def test_method_flip_rates_by_hand():
+    x = torch.rand(20, 3, 32, 32)
+    val = torch.rand(40, 3, 32, 32)
+    labels = [0] * 10 + [1] * 10
+    out = lab.method_flip_rates({"sharp": Sharpness()}, val, x, labels, target_fpr=0.1)["sharp"]
+    from ntf_core.protocol import REENCODINGS, reencode_tensor
+
+    thr = threshold_at_fpr(Sharpness().score(val), 0.1)
+    base = Sharpness().score(x) > thr
+    for how in REENCODINGS:
+        want = ((Sharpness().score(reencode_tensor(x, how)) > thr) != base).mean()
+        assert out[how] == pytest.approx(want)
+    assert out["any"] >= max(out[h] for h in REENCODINGS)
+    assert out["FPR"] == pytest.approx(base[:10].mean()) and out["TPR"] == pytest.approx(
+        base[10:].mean()
+    )
+    assert out["any"] > 0  # noise near the threshold: some re-encoding moves some image across
+
+
+def test_one_class_perturbation_leaves_the_clean_row_alone():
+    dirs = {"dcgan": mini_test_dirs()["dcgan"]}
+    out = lab.one_class_perturbation(Sharpness(), dirs, quality=30, n_test=40, n_boot=50)["dcgan"]
+    assert set(out) == {"clean", "JPEG 30 on fakes only", "JPEG 30 on both"}
+    x, y, _ = lab._test_set(dirs["dcgan"], 40)
+    from ntf_core.metrics import detection_metrics
+
+    assert out["clean"]["AP"] == pytest.approx(detection_metrics(y, Sharpness().score(x))["AP"])
+    # JPEG smooths the fakes only: a sharpness detector's AP falls below the both-JPEG condition
+    assert out["JPEG 30 on fakes only"]["AP"] < out["JPEG 30 on both"]["AP"]
+    lo, hi = out["clean"]["AP interval"]
+    assert lo <= out["clean"]["AP"] <= hi
