@@ -85,7 +85,7 @@ for seed in a.seeds:
         part = ablations(
             make_config("mini", seed=seed, out=out, **over),
             dirs,
-            dm_dir=dirs["ddpm"],
+            dm_dir=default_mini_root() / "gen_train" / "diffusion" / "ddpm",
             figures=figs,
             n_fakes=400,
             n_test=400,

@@ -26,11 +26,10 @@ import numpy as np
 
 from ntf_core import lab
 from ntf_core.baselines import NTF
-from ntf_core.bootstrap import cluster_rates
 from ntf_core.config import SHIPPED_CHECKPOINTS, make_config
 from ntf_core.data import mini_images
 from ntf_core.experiments import fit_baselines
-from ntf_core.mini import cluster_of, default_mini_root, mini_test_dirs
+from ntf_core.mini import default_mini_root, mini_test_dirs
 from ntf_core.train import stage2
 
 RESULTS = default_mini_root().parent / "results" / "protocol_lab.json"
@@ -52,68 +51,43 @@ def ntf_seeds(out: Path) -> dict:
 
 
 def part_calibration(out: Path) -> dict:
-    from ntf_core.evaluate import evaluate_dirs
-    from ntf_core.protocol import calibrate, verdicts
-
     mini = make_config("mini")
-    cal, _ = calibrate(
-        SHIPPED_CHECKPOINTS / "stage2.pt",
-        mini.val_dir,
-        fpr=0.05,
-        labelled=mini.val_dir,
-        out=out / "stage2.calibrated.pt",
+    return lab.calibration_report(
+        SHIPPED_CHECKPOINTS / "stage2.pt", mini.val_dir, mini.val_dir, mini_test_dirs(), out
     )
-    dirs = mini_test_dirs()
-    rows = evaluate_dirs(out / "stage2.calibrated.pt", list(dirs.values()))
-    first = next(iter(dirs.values())) / "0_real"
-    p = verdicts(out / "stage2.calibrated.pt", [first])
-    fake = [r["p_fake"] > cal.threshold for r in p]
-    photos = [cluster_of(r["path"]) for r in p]
-    realised = cluster_rates({"test reals": (fake, photos)})["test reals"]
-    return {"calibration": cal.to_dict(), "rows": rows, "realised FPR on test reals": realised}
 
 
 def part_flips(out: Path, wang_epochs: int) -> dict:
     mini = make_config("mini")
     ckpts = ntf_seeds(out)
     size = NTF(ckpts[0]).cfg.image_size
-    x, picked = lab.spread_sample(mini_test_dirs(), 100)
-    labels = [s.label for s in picked]
-    val_reals = mini_images("val", label=0)
-    res = {}
+    by_seed = {}
     for seed in SEEDS:
-        detectors = {"NTF": NTF(ckpts[seed])}
         methods = ("spectrum", "linear probe", "Wang2020") if seed == 0 else ("Wang2020",)
-        detectors.update(
-            fit_baselines(
+        by_seed[seed] = {
+            "NTF": NTF(ckpts[seed]),
+            **fit_baselines(
                 mini.train_dir, methods, seed=seed, wang_epochs=wang_epochs, input_size=size
-            )
-        )
-        for name, r in lab.method_flip_rates(detectors, val_reals, x, labels).items():
-            res.setdefault(name, {})[str(seed)] = r
-        print(f"flips seed {seed}: done", flush=True)
-    return {"n_images": len(picked), "n_real": labels.count(0), "by_method": res}
+            ),
+        }
+        print(f"flips: seed {seed} fitted", flush=True)
+    return lab.flips_report(by_seed, mini_images("val", label=0), mini_test_dirs(), 100)
 
 
 def part_traps(out: Path) -> dict:
     mini = make_config("mini")
     dirs = mini_test_dirs()
     ntf = NTF(SHIPPED_CHECKPOINTS / "stage2.pt")
-    two = {g: dirs[g] for g in ("dcgan", "ddpm")}
-    t = {}
-    t["resampling"] = lab.resampling_trap(mini.train_dir, two, n_train=1000, n_test=400)
-    t["one-class JPEG"] = {
-        "NTF": lab.one_class_perturbation(ntf, dirs, 75, n_test=400),
-    }
     spectrum = fit_baselines(mini.train_dir, ("spectrum",), input_size=ntf.cfg.image_size)
-    t["one-class JPEG"]["spectrum"] = lab.one_class_perturbation(
-        spectrum["spectrum"], dirs, 75, n_test=400
+    return lab.traps_report(
+        ntf,
+        spectrum["spectrum"],
+        mini.train_dir,
+        mini.val_dir,
+        dirs,
+        {g: dirs[g] for g in ("dcgan", "ddpm")},
+        SHIPPED_CHECKPOINTS / "stage2.pt",
     )
-    t["threshold sources"] = lab.threshold_sources(ntf, mini.val_dir, dirs)
-    t["content floor"] = lab.content_floor(
-        mini.train_dir, dirs, SHIPPED_CHECKPOINTS / "stage2.pt", n_test=None
-    )
-    return t
 
 
 def part_matrix(out: Path, wang_epochs: int) -> dict:

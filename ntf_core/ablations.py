@@ -19,13 +19,14 @@ Each figure is one function below, and every variant of every figure goes throug
 
 Choices, written down because the paper does not say them:
 
-- ntf-mini has no diffusion training split. The DM fakes of Figure 4a are ``n_fakes`` fakes drawn at
-  random from one DM test folder, and every detector of every figure is scored on ``n_test`` images
-  of each label of each test folder drawn across source photographs (``data.stratified_subset``)
-  from the images no detector trained on (n_fakes + n_test <= folder size is checked, and Figure
-  4a refuses n_test=None). Those draws use seed 0 whatever ``base.seed``, so every seed is scored
-  on the same images (paired); the training draws (Figure 4a's reals, Figure 4b's photographs)
-  follow ``base.seed``, so the spread over seeds includes which photographs.
+- The DM fakes of Figure 4a are ``n_fakes`` fakes drawn at random from a diffusion model's own
+  training split (ntf-mini's ``gen_train/diffusion/ddpm``: the same model as the ``ddpm`` test
+  folder, other samples), and every detector of every figure is scored on ``n_test`` images of each
+  label of each test folder drawn across source photographs (``data.stratified_subset``). Given a
+  folder of test fakes instead, the fakes trained on are left out of scoring. Those draws use seed 0
+  whatever ``base.seed``, so every seed is scored on the same images (paired); the training draws
+  (Figure 4a's reals, Figure 4b's photographs) follow ``base.seed``, so the spread over seeds
+  includes which photographs.
 - A variant trained on fewer images gets proportionally more epochs, so that every variant takes
   about the same number of optimiser steps (whole batches) as full NTF (otherwise "fewer images"
   would also mean "less training"). Figure 4a's reals are drawn at random from all training
@@ -273,21 +274,28 @@ def figure4b_stage1_reals(run: AblationRun, few_photos: int) -> None:
 
 
 def _dm_training_fakes(
-    dm_dir, n_fakes: int, n_test: int | None, train_dir, reals: list, gan_fakes: list
+    dm_dir, n_fakes: int, n_test: int | None, train_dir, reals: list, gan_fakes: list, test_dirs
 ) -> list[Sample]:
     """Figure 4a's ``n_fakes`` diffusion fakes of ``dm_dir`` (drawn with seed 0), after checking
-    that the folder and the training set hold enough images."""
+    that the folder and the training set hold enough images. ``dm_dir`` is best a training split
+    (ntf-mini's ``gen_train/diffusion/ddpm``); a folder of test fakes still works, its trained-on
+    fakes then left out of scoring (``n_fakes + n_test`` must fit in it)."""
     if dm_dir is None:
         raise ValueError("Figure 4a needs dm_dir, a folder of diffusion fakes to train on")
     dm = [s for s in scan(dm_dir, layout="cnndetection") if s.label == 1]
-    if not n_test:
+    tested = {
+        Path(s.path).resolve() for d in test_dirs.values() for s in scan(d, layout="cnndetection")
+    }
+    carved = any(Path(s.path).resolve() in tested for s in dm)
+    if carved and not n_test:
         raise ValueError(
             "Figure 4a needs n_test: n_fakes of the DM folder's fakes are trained on, so only "
             "a subset of the others may be scored"
         )
-    if n_fakes + n_test > len(dm):
+    if n_fakes + (n_test if carved else 0) > len(dm):
         raise ValueError(
-            f"{dm_dir}: {len(dm)} fakes cannot give {n_fakes} to train on and {n_test} to test"
+            f"{dm_dir}: {len(dm)} fakes cannot give {n_fakes} to train on"
+            + (f" and {n_test} to test" if carved else "")
         )
     if n_fakes > min(len(reals), len(gan_fakes)):
         raise ValueError(
@@ -317,7 +325,7 @@ def ablations(
     test_dirs: ``{generator: folder}`` scored for every variant (``n_test`` of each label,
         ``test_subset``).
     dm_dir: the diffusion folder ``n_fakes`` of whose fakes (drawn with seed 0) train Figure 4a's
-        DM variant.
+        DM variant (ntf-mini: ``gen_train/diffusion/ddpm``, ddpm's own training split).
     full_stage1: a stage-1 checkpoint to use as full NTF's (e.g. the shipped one) instead of
         training it.
     scores: a dict to receive every image's score, ``{figure: {variant: {generator: array}}}``.
@@ -333,7 +341,9 @@ def ablations(
     # Figure 4a's DM fakes are checked and drawn before any training, and never scored
     dm_fakes: list[Sample] = []
     if "4a" in figures:
-        dm_fakes = _dm_training_fakes(dm_dir, n_fakes, n_test, base.train_dir, reals, gan_fakes)
+        dm_fakes = _dm_training_fakes(
+            dm_dir, n_fakes, n_test, base.train_dir, reals, gan_fakes, test_dirs
+        )
     exclude = {s.path for s in dm_fakes}
     chosen = {
         g: pick(test_subset(scan(d, layout="cnndetection"), n_test, exclude))

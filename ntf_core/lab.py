@@ -45,7 +45,7 @@ from .config import Config
 from .data import Sample, load_tensor, scan, stratified_subset
 from .experiments import METHODS, generalization, labels_and_clusters, make_method, pick
 from .metrics import detection_metrics
-from .mini import FAMILIES, default_mini_root, make_folder
+from .mini import FAMILIES, cluster_of, default_mini_root, make_folder
 from .pitfalls import _intervals, _jpeg_where, _test_set
 from .protocol import REENCODINGS, reencode_tensor
 
@@ -396,6 +396,73 @@ def method_flip_rates(
     return out
 
 
+# -- the lab's parts, as notebook 09 and benchmarks/protocol_lab.py run them ---------------------
+
+
+def calibration_report(checkpoint, reals, labelled, test_dirs: dict, work, fpr=0.05) -> dict:
+    """``ntf calibrate`` on ``reals`` (with a temperature from ``labelled``), then ``ntf
+    evaluate``'s rows for every test folder and the FPR the threshold realises on the test reals
+    with a 95 % interval that resamples their photographs (``bootstrap.cluster_rates``; the same
+    real crops sit in every folder, so one number)."""
+    from .bootstrap import cluster_rates
+    from .evaluate import evaluate_dirs
+    from .protocol import calibrate, verdicts
+
+    copy = Path(work) / "calibrated.pt"
+    cal, _ = calibrate(checkpoint, reals, fpr, labelled=labelled, out=copy)
+    rows = evaluate_dirs(copy, list(test_dirs.values()))
+    rows = dict(zip(test_dirs, rows.values()))
+    p = verdicts(copy, [next(iter(test_dirs.values())) / "0_real"])
+    fake = [r["p_fake"] > cal.threshold for r in p]
+    photos = [cluster_of(r["path"]) for r in p]
+    realised = cluster_rates({"test reals": (fake, photos)})["test reals"]
+    return {"calibration": cal.to_dict(), "rows": rows, "realised FPR on test reals": realised}
+
+
+def flips_report(
+    detectors_by_seed: dict, val_reals, test_dirs: dict, n_test: int | None, target_fpr=0.05
+) -> dict:
+    """``method_flip_rates`` of every seed's detectors (``{seed: {method: detector}}``) on
+    ``n_test`` images of each label of every test folder (``spread_sample``)."""
+    x, picked = spread_sample(test_dirs, n_test)
+    labels = [s.label for s in picked]
+    by_method: dict = {}
+    for seed, detectors in detectors_by_seed.items():
+        for name, r in method_flip_rates(detectors, val_reals, x, labels, target_fpr).items():
+            by_method.setdefault(name, {})[str(seed)] = r
+    return {"n_images": len(picked), "n_real": labels.count(0), "by_method": by_method}
+
+
+def traps_report(
+    ntf,
+    spectrum,
+    train_dir,
+    val_dir,
+    test_dirs: dict,
+    resampling_dirs: dict,
+    ntf_checkpoint,
+    n_train: int | None = 1000,
+    n_test: int | None = 400,
+    n_boot: int = 1000,
+) -> dict:
+    """The four traps: ``resampling_trap`` on ``resampling_dirs``; ``one_class_perturbation`` of
+    ``ntf`` and a fitted ``spectrum`` classifier; ``threshold_sources`` and ``content_floor`` of
+    NTF (``ntf_checkpoint``) on every folder of ``test_dirs``."""
+    return {
+        "resampling": resampling_trap(
+            train_dir, resampling_dirs, n_train=n_train, n_test=n_test, n_boot=n_boot
+        ),
+        "one-class JPEG": {
+            name: one_class_perturbation(det, test_dirs, 75, n_test=n_test, n_boot=n_boot)
+            for name, det in (("NTF", ntf), ("spectrum", spectrum))
+        },
+        "threshold sources": threshold_sources(ntf, val_dir, test_dirs, n_test=n_test),
+        "content floor": content_floor(
+            train_dir, test_dirs, ntf_checkpoint, n_train=n_train, n_test=n_test, n_boot=n_boot
+        ),
+    }
+
+
 def spread_sample(test_dirs: dict, n: int, seed: int = 0) -> tuple[torch.Tensor, list[Sample]]:
     """``n`` images of each label of every folder, drawn across photographs, each real crop once
     (the same real crops sit in every folder): float images and their samples."""
@@ -411,6 +478,9 @@ def spread_sample(test_dirs: dict, n: int, seed: int = 0) -> tuple[torch.Tensor,
 
 
 __all__ = [
+    "calibration_report",
+    "flips_report",
+    "traps_report",
     "content_floor",
     "family_folders",
     "family_matrix",
