@@ -172,21 +172,30 @@ def protocol_row(labels, p, cal: Calibration | None, target_fpr: float = 0.05) -
     return row
 
 
-PROTOCOL_COLUMNS = ("AP", "AUC", "ACC", "TPR@FPR", "ACC cal", "FPR cal", "TPR cal")
+PROTOCOL_COLUMNS = ("AP", "AUC", "ACC", "FPR", "FNR", "TPR@FPR", "ACC cal", "FPR cal", "TPR cal")
 
 
 def format_protocol(rows: dict[str, dict]) -> str:
-    """``ntf evaluate``'s table: one line per folder, values in %, a dash where a column needs a
-    calibration the checkpoint lacks; the target FPR in the header."""
-    target = next(iter(rows.values()))["target FPR"] if rows else 0.05
-    name_w = max(12, *(len(n) for n in rows)) if rows else 12
+    """``ntf evaluate``'s table: one line per folder and their average (weighted by images, as
+    ``metrics.average_row``), values in %, a dash where a column needs a calibration the
+    checkpoint lacks; the target FPR in the TPR column's name."""
+    target = next(iter(rows.values())).get("target FPR", 0.05)
+    name_w = max(12, *(len(n) for n in rows))
     head = [
         c.replace("FPR", f"{100 * target:g}%") if c == "TPR@FPR" else c for c in PROTOCOL_COLUMNS
     ]
     lines = [
         f"{'generator':<{name_w}}" + "".join(f"{c:>9}" for c in head) + f"{'real':>7}{'fake':>7}"
     ]
-    for name, r in rows.items():
+    w = np.array([r["n_real"] + r["n_fake"] for r in rows.values()], dtype=float)
+    average = {
+        c: float(np.dot(w, [r[c] for r in rows.values()]) / w.sum())
+        for c in PROTOCOL_COLUMNS
+        if all(c in r for r in rows.values())
+    }
+    average["n_real"] = sum(r["n_real"] for r in rows.values())
+    average["n_fake"] = sum(r["n_fake"] for r in rows.values())
+    for name, r in {**rows, "average": average}.items():
         cells = "".join(
             f"{100 * r[c]:9.1f}" if c in r and not math.isnan(r[c]) else f"{'-':>9}"
             for c in PROTOCOL_COLUMNS

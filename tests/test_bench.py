@@ -61,7 +61,7 @@ def test_an_interrupted_build_resumes_to_the_same_result(tiny_builds, tmp_path):
     identically."""
     a, b = tiny_builds
     work = b.parent / "work"
-    for stage in ("stylegan", "samples", "quality"):
+    for stage in ("stylegan", "samples", "splits", "quality"):
         (work / f"{stage}.pt").unlink()
     assert (
         bench_main(
@@ -87,7 +87,7 @@ def test_an_interrupted_build_resumes_to_the_same_result(tiny_builds, tmp_path):
 def test_tiny_build_layout_and_splits(tiny_builds):
     a, _ = tiny_builds
     rows = list(csv.DictReader(open(a / "manifest.csv")))
-    assert {r["split"] for r in rows} == {"train", "val", "test"}
+    assert {r["split"] for r in rows} == {"train", "val", "test", "gen_train", "gen_val"}
     for r in rows:
         assert (a / r["path"]).is_file()
         assert r["path"].split("/")[-2] == ("0_real" if r["label"] == "0" else "1_fake")
@@ -98,6 +98,19 @@ def test_tiny_build_layout_and_splits(tiny_builds):
     assert all(len(s) == 1 for s in splits_of_photo.values()), "a photo appears in two splits"
     gens = {r["generator"] for r in rows if r["split"] == "test" and r["label"] == "1"}
     assert len(gens) == 9
+    # every generator's own training and validation fakes (tiny preset: 6 + 2), fakes only, and
+    # never one of its test fakes
+    c = Counter(
+        (r["split"], r["generator"], r["label"]) for r in rows if r["split"].startswith("gen")
+    )
+    assert c == {(s, g, "1"): n for g in gens for s, n in (("gen_train", 6), ("gen_val", 2))}
+    test_pixels = {
+        (a / r["path"]).read_bytes() for r in rows if r["split"] == "test" and r["label"] == "1"
+    }
+    assert not any(
+        (a / r["path"]).read_bytes() in test_pixels for r in rows if r["split"] == "gen_train"
+    )
+    assert "| gen_train | diffusion | ddpm | 0 | 6 |" in (a / "README.md").read_text()
     stats = json.loads((a / "stats.json").read_text())
     assert set(stats["spectrum_ap"]) == gens
     card = (a / "README.md").read_text()

@@ -63,7 +63,13 @@ def small_tests(tmp_path_factory):
 def test_evaluate_prints_the_per_generator_table(ckpt, small_tests, capsys):
     assert main(["evaluate", "--checkpoint", str(ckpt), *map(str, small_tests)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["generator", "AP", "AUC", "ACC", "FPR", "FNR", "real", "fake"]
+    assert lines[0].split() == [
+        "generator",
+        *("AP", "AUC", "ACC", "FPR", "FNR", "TPR@5%"),  # at 0.5, then at the target FPR
+        *("ACC", "cal", "FPR", "cal", "TPR", "cal"),  # at a calibrated threshold: "-" without one
+        *("real", "fake"),
+    ]
+    assert lines[1].split()[7:10] == ["-", "-", "-"]
     assert [ln.split()[0] for ln in lines[1:]] == ["sngan", "ddim", "average"]
     assert all(ln.split()[-2:] == ["20", "20"] for ln in lines[1:3])
 
@@ -85,9 +91,9 @@ def test_evaluate_json_matches_scoring_by_hand(ckpt, small_tests, capsys):
     x = torchvision.transforms.v2.functional.resize(u8, [64, 64], antialias=True).float() / 255
     with torch.no_grad():
         scores = torch.sigmoid(det.eval()(x)).numpy()
-    assert out["rows"]["sngan"] == pytest.approx(
-        detection_metrics([s.label for s in samples], scores), abs=1e-6
-    )
+    want = detection_metrics([s.label for s in samples], scores)
+    assert {k: out["rows"]["sngan"][k] for k in want} == pytest.approx(want, abs=1e-6)
+    assert out["rows"]["sngan"]["target FPR"] == 0.05 and "TPR@FPR" in out["rows"]["sngan"]
 
 
 def test_detect_scores_files_and_folders_of_any_size(ckpt, small_tests, tmp_path, capsys):
