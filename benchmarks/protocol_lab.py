@@ -4,14 +4,15 @@ data_samples/results/protocol_lab.json, one entry per part, each part rerun on i
     OMP_NUM_THREADS=2 python benchmarks/protocol_lab.py --parts calibration flips traps matrix
 
 - calibration: the shipped detector calibrated on the validation reals at 5 % FPR (``ntf
-  calibrate``, with a temperature from the labelled validation set); per test folder the FPR its
-  threshold realises on the test reals against the target, with a 95 % interval that resamples the
-  eight test photographs (``bootstrap.cluster_rates``), and the other columns of ``ntf evaluate``.
+  calibrate``, with a temperature from the labelled validation set); the FPR its threshold realises
+  on the 800 test reals (the same in every folder) against the target, with a 95 % interval that
+  resamples the eight test photographs (``bootstrap.cluster_rates``), and ``ntf evaluate``'s columns
+  per test folder.
 - flips: every method (NTF: stage 2 at seeds 0, 1, 2 on the shipped stage 1, seed 0 being the
   shipped stage 2; Wang2020 at seeds 0, 1, 2; the deterministic spectrum classifier and linear probe
-  once), each calibrated at 5 % FPR on the validation reals, on 100 images of each label of every
-  test folder drawn across photographs: the share whose decision each re-encoding flips, and the FPR
-  its threshold realises on the test reals.
+  once), each calibrated at 5 % FPR on the validation reals, on all 800 real test crops and 100
+  fakes of every test folder drawn at random: the share whose decision each re-encoding flips,
+  and the FPR its threshold realises on the test reals.
 - traps: the four traps of notebook 09 at full size.
 - matrix: the family matrix (``lab.family_matrix``): every method trained on each family's own
   training split in turn, three seeds, scored on all 800 + 800 images of every test folder.
@@ -71,7 +72,7 @@ def part_flips(out: Path, wang_epochs: int) -> dict:
             ),
         }
         print(f"flips: seed {seed} fitted", flush=True)
-    return lab.flips_report(by_seed, mini_images("val", label=0), mini_test_dirs(), 100)
+    return lab.flips_report(by_seed, mini_images("val", label=0), mini_test_dirs(), 100, None)
 
 
 def part_traps(out: Path) -> dict:

@@ -53,7 +53,8 @@ def threshold_at_fpr(real_scores, target_fpr: float) -> float:
     if s.ndim != 1 or np.isnan(s).any():
         raise ValueError("real scores must be a 1-d array without NaN")
     n = len(s)
-    k = math.ceil((1 - target_fpr) * (n + 1))
+    # rounded first: (1 - 0.18) * 150 is 122.99999999999999 in floating point, not 123
+    k = math.ceil(round((1 - target_fpr) * (n + 1), 9))
     if k > n:
         need = math.ceil(1 / target_fpr - 1)
         raise ValueError(
@@ -175,6 +176,21 @@ def protocol_row(labels, p, cal: Calibration | None, target_fpr: float = 0.05) -
 PROTOCOL_COLUMNS = ("AP", "AUC", "ACC", "FPR", "FNR", "TPR@FPR", "ACC cal", "FPR cal", "TPR cal")
 
 
+def protocol_average(rows: dict[str, dict]) -> dict:
+    """The folders' rows averaged, weighted by their images (as ``metrics.average_row``), for every
+    column all rows have."""
+    w = np.array([r["n_real"] + r["n_fake"] for r in rows.values()], dtype=float)
+    keys = [c for c in next(iter(rows.values())) if all(c in r for r in rows.values())]
+    out = {
+        c: float(np.dot(w, [r[c] for r in rows.values()]) / w.sum())
+        for c in keys
+        if c not in ("n_real", "n_fake")
+    }
+    out["n_real"] = sum(r["n_real"] for r in rows.values())
+    out["n_fake"] = sum(r["n_fake"] for r in rows.values())
+    return out
+
+
 def format_protocol(rows: dict[str, dict]) -> str:
     """``ntf evaluate``'s table: one line per folder and their average (weighted by images, as
     ``metrics.average_row``), values in %, a dash where a column needs a calibration the
@@ -187,15 +203,7 @@ def format_protocol(rows: dict[str, dict]) -> str:
     lines = [
         f"{'generator':<{name_w}}" + "".join(f"{c:>9}" for c in head) + f"{'real':>7}{'fake':>7}"
     ]
-    w = np.array([r["n_real"] + r["n_fake"] for r in rows.values()], dtype=float)
-    average = {
-        c: float(np.dot(w, [r[c] for r in rows.values()]) / w.sum())
-        for c in PROTOCOL_COLUMNS
-        if all(c in r for r in rows.values())
-    }
-    average["n_real"] = sum(r["n_real"] for r in rows.values())
-    average["n_fake"] = sum(r["n_fake"] for r in rows.values())
-    for name, r in {**rows, "average": average}.items():
+    for name, r in {**rows, "average": protocol_average(rows)}.items():
         cells = "".join(
             f"{100 * r[c]:9.1f}" if c in r and not math.isnan(r[c]) else f"{'-':>9}"
             for c in PROTOCOL_COLUMNS

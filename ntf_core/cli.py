@@ -106,9 +106,8 @@ def _evaluate(argv) -> int:
         "each flips the verdict, per folder",
     )
     a = p.parse_args(argv)
-    from .calibration import format_protocol
+    from .calibration import format_protocol, protocol_average
     from .evaluate import evaluate_dirs
-    from .metrics import average_row
 
     skipped = {} if a.skip_bad else None
     try:
@@ -127,9 +126,9 @@ def _evaluate(argv) -> int:
     if a.stability:
         from .protocol import stability_dirs
 
-        flips = stability_dirs(a.checkpoint, a.dirs, a.device)
+        flips = stability_dirs(a.checkpoint, a.dirs, a.device, skipped)
     if a.json:
-        out = {"rows": rows, "average": average_row(rows), "skipped": skipped or {}}
+        out = {"rows": rows, "average": protocol_average(rows), "skipped": skipped or {}}
         if flips is not None:
             out["stability"] = flips
         print(json.dumps(out, indent=1))
@@ -209,7 +208,7 @@ def _detect(argv) -> int:
 
 def _detect_protocol(a) -> int:
     """``ntf detect`` on a calibrated model (verdicts) or with ``--stability``."""
-    from .protocol import stability, verdicts
+    from .protocol import load_calibration, stability, verdicts
 
     skipped = {} if a.skip_bad else None
     try:
@@ -218,11 +217,10 @@ def _detect_protocol(a) -> int:
         _report_skipped("detect", skipped)
     if not rows:
         raise ValueError("no readable image among the paths given")
-    if a.stability:  # the verdict of each image, when calibrated
-        got = {r["path"]: r for r in verdicts(a.checkpoint, [r["path"] for r in rows], a.device)}
+    cal = load_calibration(a.checkpoint)
+    if a.stability and cal is not None:  # the verdict of each image before re-encoding
         for r in rows:
-            if "verdict" in got[r["path"]]:
-                r["verdict"] = got[r["path"]]["verdict"]
+            r["verdict"] = str(cal.verdicts(r["p_fake"]))
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0

@@ -135,7 +135,13 @@ def evaluate_dirs(
                 f"{d}: no readable {'real' if 0 not in kept else 'fake'} images left to score"
             )
         if protocol:
-            p = cal.p_fake(scores[ok]) if cal is not None else sigmoid(scores[ok])
+            # uncalibrated: the float32 sigmoid of torch's own scoring (ties where it saturates)
+            z = scores[ok]
+            p = (
+                cal.p_fake(z)
+                if cal is not None
+                else sigmoid(z.astype(np.float32)).astype(np.float32)
+            )
             rows[name] = protocol_row(kept, p, cal, target_fpr or 0.05)
         else:
             rows[name] = detection_metrics(kept, scores[ok])

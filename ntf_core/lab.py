@@ -420,11 +420,16 @@ def calibration_report(checkpoint, reals, labelled, test_dirs: dict, work, fpr=0
 
 
 def flips_report(
-    detectors_by_seed: dict, val_reals, test_dirs: dict, n_test: int | None, target_fpr=0.05
+    detectors_by_seed: dict,
+    val_reals,
+    test_dirs: dict,
+    n_fakes: int | None,
+    n_reals: int | None = None,
+    target_fpr=0.05,
 ) -> dict:
     """``method_flip_rates`` of every seed's detectors (``{seed: {method: detector}}``) on
-    ``n_test`` images of each label of every test folder (``spread_sample``)."""
-    x, picked = spread_sample(test_dirs, n_test)
+    ``n_fakes`` fakes of every test folder and ``n_reals`` real test crops (``spread_sample``)."""
+    x, picked = spread_sample(test_dirs, n_fakes, n_reals)
     labels = [s.label for s in picked]
     by_method: dict = {}
     for seed, detectors in detectors_by_seed.items():
@@ -444,10 +449,11 @@ def traps_report(
     n_train: int | None = 1000,
     n_test: int | None = 400,
     n_boot: int = 1000,
+    target_fpr: float = 0.05,
 ) -> dict:
     """The four traps: ``resampling_trap`` on ``resampling_dirs``; ``one_class_perturbation`` of
-    ``ntf`` and a fitted ``spectrum`` classifier; ``threshold_sources`` and ``content_floor`` of
-    NTF (``ntf_checkpoint``) on every folder of ``test_dirs``."""
+    ``ntf`` and a fitted ``spectrum`` classifier; ``threshold_sources`` (at ``target_fpr``) and
+    ``content_floor`` of NTF (``ntf_checkpoint``) on every folder of ``test_dirs``."""
     return {
         "resampling": resampling_trap(
             train_dir, resampling_dirs, n_train=n_train, n_test=n_test, n_boot=n_boot
@@ -456,24 +462,25 @@ def traps_report(
             name: one_class_perturbation(det, test_dirs, 75, n_test=n_test, n_boot=n_boot)
             for name, det in (("NTF", ntf), ("spectrum", spectrum))
         },
-        "threshold sources": threshold_sources(ntf, val_dir, test_dirs, n_test=n_test),
+        "threshold sources": threshold_sources(ntf, val_dir, test_dirs, target_fpr, n_test),
         "content floor": content_floor(
             train_dir, test_dirs, ntf_checkpoint, n_train=n_train, n_test=n_test, n_boot=n_boot
         ),
     }
 
 
-def spread_sample(test_dirs: dict, n: int, seed: int = 0) -> tuple[torch.Tensor, list[Sample]]:
-    """``n`` images of each label of every folder, drawn across photographs, each real crop once
-    (the same real crops sit in every folder): float images and their samples."""
-    seen, picked = set(), []
+def spread_sample(
+    test_dirs: dict, n_fakes: int | None, n_reals: int | None = None, seed: int = 0
+) -> tuple[torch.Tensor, list[Sample]]:
+    """``n_fakes`` fakes of every folder and ``n_reals`` of the real test crops (None: all; the
+    same real crops sit in every folder, so each is taken once), drawn across photographs: float
+    images and their samples, reals first."""
+    first = next(iter(test_dirs.values()))
+    reals = [s for s in scan(first, layout="cnndetection") if s.label == 0]
+    picked = stratified_subset(reals, n_reals, seed)
     for d in test_dirs.values():
-        for s in pick(scan(d, layout="cnndetection"), n, seed):
-            key = (s.label, Path(s.path).name) if s.label == 0 else str(s.path)
-            if key not in seen:
-                seen.add(key)
-                picked.append(s)
-    random.Random(seed).shuffle(picked)
+        fakes = [s for s in scan(d, layout="cnndetection") if s.label == 1]
+        picked += stratified_subset(fakes, n_fakes, seed)
     return load_tensor([s.path for s in picked]), picked
 
 

@@ -25,6 +25,7 @@ from PIL import Image
 from .images import BadImageError, image_paths, open_image
 
 META_KEY = "ntf_core"
+_SESSIONS: dict = {}  # (path, modification time) -> onnxruntime session
 
 
 def export_onnx(checkpoint, dst, opset: int = 17) -> Path:
@@ -83,8 +84,13 @@ class OnnxDetector:
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: no such ONNX file")
+        key = (str(self.path.resolve()), self.path.stat().st_mtime_ns)
         try:
-            self.session = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+            if key not in _SESSIONS:  # one session per file: `ntf detect` reads its metadata first
+                _SESSIONS[key] = ort.InferenceSession(
+                    str(self.path), providers=["CPUExecutionProvider"]
+                )
+            self.session = _SESSIONS[key]
         except Exception as err:  # onnxruntime raises its own exception types
             raise ValueError(
                 f"{self.path}: not a readable ONNX model ({str(err).splitlines()[0][:200]})"

@@ -42,7 +42,13 @@ REENCODINGS = {
 
 def reencode(im: Image.Image, how: str) -> Image.Image:
     """``im`` (RGB) after one of ``REENCODINGS``: saved and read back in memory, or resized."""
+    if how not in REENCODINGS:
+        raise ValueError(f"re-encoding {how!r}: choose from {', '.join(REENCODINGS)}")
     kind, value = REENCODINGS[how]
+    if kind == "WEBP" and not _webp():
+        raise RuntimeError(
+            "this Pillow was built without WebP support: the WebP re-encoding needs it"
+        )
     if kind == "resize":
         w, h = im.size
         return im.resize((max(1, round(w * value)), max(1, round(h * value))), Image.BILINEAR)
@@ -67,6 +73,12 @@ def reencode_tensor(x, how: str):
         im = reencode(Image.fromarray(img.permute(1, 2, 0).numpy()), how)
         out.append(back(torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)))
     return torch.stack(out).float() / 255
+
+
+def _webp() -> bool:
+    from PIL import features
+
+    return bool(features.check("webp"))
 
 
 # -- one model file, .pt or .onnx --------------------------------------------------------------
@@ -152,32 +164,55 @@ def calibrate(
     calibration and the paths written."""
     from .calibration import calibrate_scores
 
+    if onnx is not None and _is_onnx(model):
+        raise ValueError(f"{model}: already ONNX; --onnx is for a .pt checkpoint's export")
     scorer = Scorer(model, device)
-    real_files = _reals(reals)
-    real_logits = scorer.logits(real_files)
+    real_logits = _finite(scorer.logits(_reals(reals)), model)
     val_logits = val_y = None
     if labelled is not None:
         files, val_y = _labelled(labelled)
-        val_logits = scorer.logits(files)
-    cal = calibrate_scores(
-        real_logits,
-        fpr,
-        val_logits,
-        val_y,
-        reals=str(reals),
-        labelled=str(labelled or ""),
-        weights_sha256=scorer.weights_sha256,
-    )
+        if len(set(val_y.tolist())) < 2:
+            raise LayoutError(f"{labelled}: a temperature needs both 0_real and 1_fake images")
+        val_logits = _finite(scorer.logits(files), model)
+    try:
+        cal = calibrate_scores(
+            real_logits,
+            fpr,
+            val_logits,
+            val_y,
+            reals=str(reals),
+            labelled=str(labelled or ""),
+            weights_sha256=scorer.weights_sha256,
+        )
+    except ValueError as err:  # too few reals for the target: say which folder
+        raise ValueError(f"{reals}: {err}") from None
     model = Path(model)
     out = Path(out) if out else model.with_name(f"{model.stem}.calibrated{model.suffix}")
     written = [_write_calibrated(model, out, cal)]
     if onnx is not None:
-        if _is_onnx(model):
-            raise ValueError(f"{model}: already ONNX; its calibrated copy is {out}")
         from .portable import export_onnx
 
         written.append(export_onnx(out, onnx))
     return cal, written
+
+
+def _finite(logits: np.ndarray, model) -> np.ndarray:
+    if np.isnan(logits).any():
+        raise ValueError(f"{model}: the detector scored an image NaN; is the model broken?")
+    return logits
+
+
+def _scores_of(files, logits, skipped: dict | None, model) -> list[int]:
+    """Indices of the files that were scored: a NaN of a file not recorded in ``skipped`` (as
+    unreadable) comes from the detector and is an error, never dropped silently."""
+    keep = []
+    for i, (f, z) in enumerate(zip(files, logits)):
+        if np.isnan(z):
+            if skipped is None or str(f) not in skipped:
+                raise ValueError(f"{model}: the detector scored {f} NaN; is the model broken?")
+            continue
+        keep.append(i)
+    return keep
 
 
 def _write_calibrated(model: Path, out: Path, cal: Calibration) -> Path:
@@ -214,7 +249,11 @@ def called_fake(p, cal: Calibration | None) -> np.ndarray:
 
 
 def _p_fake(logits, cal: Calibration | None) -> np.ndarray:
-    return cal.p_fake(logits) if cal is not None else sigmoid(logits)
+    """P(fake): the calibration's, or (uncalibrated) the sigmoid in float32, as the detector's own
+    torch scoring computes it."""
+    if cal is not None:
+        return cal.p_fake(logits)
+    return sigmoid(np.asarray(logits, dtype=np.float32)).astype(np.float32)
 
 
 def verdicts(model, paths, device: str = "cpu", skipped: dict | None = None) -> list[dict]:
@@ -222,11 +261,11 @@ def verdicts(model, paths, device: str = "cpu", skipped: dict | None = None) -> 
     ``"verdict"`` (real / unsure / fake) when the model is calibrated."""
     scorer, cal = Scorer(model, device), load_calibration(model)
     files = image_paths(paths)
-    p = _p_fake(scorer.logits(files, skipped), cal)
+    z = scorer.logits(files, skipped)
+    p = _p_fake(z, cal)
     out = []
-    for f, pf in zip(files, p):
-        if np.isnan(pf):
-            continue
+    for i in _scores_of(files, z, skipped, model):
+        f, pf = files[i], p[i]
         row = {"path": str(f), "p_fake": float(pf)}
         if cal is not None:
             row["verdict"] = str(cal.verdicts(pf))
@@ -238,10 +277,10 @@ def stability(model, paths, device: str = "cpu", skipped: dict | None = None) ->
     """For each image: its P(fake), its P(fake) after each of ``REENCODINGS``, the spread (max -
     min over all of them) and the re-encodings that flip its decision (``called_fake``)."""
     scorer, cal = Scorer(model, device), load_calibration(model)
-    files = [f for f in image_paths(paths)]
-    base = _p_fake(scorer.logits(files, skipped), cal)
-    keep = [i for i in range(len(files)) if not np.isnan(base[i])]
-    files, base = [files[i] for i in keep], base[keep]
+    files = image_paths(paths)
+    z = scorer.logits(files, skipped)
+    keep = _scores_of(files, z, skipped, model)
+    files, base = [files[i] for i in keep], _p_fake(z[keep], cal)
     variants = {}
     with tempfile.TemporaryDirectory(prefix="ntf-stability-") as tmp:
         for how in REENCODINGS:
@@ -277,14 +316,17 @@ def flip_rates(per_image: list[dict]) -> dict[str, float]:
     return rates
 
 
-def stability_dirs(model, dirs, device: str = "cpu") -> dict[str, dict]:
-    """``flip_rates`` per folder (every image of it, reals and fakes), with the median spread."""
+def stability_dirs(
+    model, dirs, device: str = "cpu", skipped: dict | None = None
+) -> dict[str, dict]:
+    """``flip_rates`` per folder (every image of it, reals and fakes), with the median spread;
+    with ``skipped``, unreadable files are recorded there and left out."""
     from .evaluate import _row_names
 
     dirs = [Path(d) for d in dirs]
     out = {}
     for name, d in zip(_row_names(dirs), dirs):
-        per_image = stability(model, [d], device)
+        per_image = stability(model, [d], device, skipped)
         out[name] = {
             **flip_rates(per_image),
             "median spread": float(np.median([r["spread"] for r in per_image])),

@@ -97,7 +97,7 @@ def test_figure4a_refuses_to_score_its_own_training_fakes(tmp_path):
     with pytest.raises(ValueError, match="cannot give 500 to train on and 400 to test"):
         ablations(
             base,
-            {},
+            {"ddpm": dirs["ddpm"]},
             dm_dir=dirs["ddpm"],
             figures=("4a",),
             n_fakes=500,

@@ -117,6 +117,28 @@ def test_tiny_build_layout_and_splits(tiny_builds):
     assert card.startswith("# ntf-mini") and "](grids/dcgan.png)" in card
 
 
+def test_every_draw_of_the_recipe_has_its_own_seed():
+    """The test fakes and each generator's training split are drawn with seeds from these keys
+    (``Builder._generate``): no two may coincide, or a training fake would repeat a test fake."""
+    from ntf_core.bench.build import BuildConfig, stage_seed
+    from ntf_core.mini import FAMILIES
+
+    keys = []
+    for family, names in FAMILIES.items():
+        for name in names:
+            if family == "multistep":
+                gans = {"gan_gan": ("stylegan", "sngan"), "gan_dm": ("sngan",)}.get(
+                    name, ("stylegan",)
+                )
+                here = [f"ms-{name}", *(f"ms-{name}{g}" for g in gans)]
+                here += ["ms-dm_gan-bg"] if name == "dm_gan" else []
+            else:
+                here = [f"sample-{name}"]
+            keys += [prefix + k for prefix in ("", "split-") for k in here]
+    seeds = [stage_seed(BuildConfig(seed=0), k) for k in keys]
+    assert len(keys) == 28 and len(set(seeds)) == len(seeds)
+
+
 def _signatures(root, per_folder=None):
     sigs = {}
     for folder in sorted({p.parent for p in root.rglob("*.png") if "grids" not in p.parts}):

@@ -174,6 +174,37 @@ def test_verdicts_of_checkpoint_and_onnx_agree(calibrated, capsys):
     assert {r["verdict"] for r in rows} <= {"real", "unsure", "fake"}
 
 
+def test_calibrated_onnx_detect_never_imports_torch(calibrated):
+    import subprocess
+    import sys
+
+    _, onnx, _ = calibrated
+    f = sorted((mini_test_dirs()["dcgan"] / "1_fake").iterdir())[0]
+    code = (
+        "import json, sys; from ntf_core.cli import main; "
+        f"rc = main(['detect', '--json', '--checkpoint', {str(onnx)!r}, {str(f)!r}]); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    (row,) = json.loads(run.stdout)
+    assert row["verdict"] == verdicts(onnx, [f])[0]["verdict"]
+
+
+def test_a_nan_score_is_an_error_not_a_dropped_image(monkeypatch, calibrated):
+    import ntf_core.protocol as protocol
+
+    pt, _, _ = calibrated
+    monkeypatch.setattr(
+        protocol.Scorer, "logits", lambda self, files, skipped=None: np.full(len(files), np.nan)
+    )
+    f = sorted((mini_test_dirs()["dcgan"] / "1_fake").iterdir())[0]
+    with pytest.raises(ValueError, match="scored .* NaN"):
+        verdicts(pt, [f])
+    with pytest.raises(ValueError, match="scored .* NaN"):
+        stability(pt, [f])
+
+
 def test_uncalibrated_checkpoint_works_as_before(capsys):
     files = sorted((mini_test_dirs()["dcgan"] / "1_fake").iterdir())[:3]
     assert main(["detect", "--checkpoint", str(CKPT), *map(str, files)]) == 0
@@ -273,6 +304,7 @@ def test_cli_stability_and_bad_calibration_input(calibrated, tmp_path, capsys):
     few.mkdir()
     shutil.copy(f, few / f.name)
     assert main(["calibrate", "--checkpoint", str(CKPT), "--reals", str(few)]) == 2
-    assert "cannot pin a 5 % false-positive rate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{few}: 1 real images cannot pin a 5 % false-positive rate" in err
     assert main(["calibrate", "--checkpoint", str(CKPT), "--reals", str(tmp_path / "none")]) == 2
     assert "no such folder" in capsys.readouterr().err

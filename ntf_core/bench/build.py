@@ -299,7 +299,8 @@ class Builder:
     def _generate(self, name, n, prefix, gen_models, ae, unet):
         """``n`` fakes (uint8) of generator ``name``; every random draw is seeded by the build's
         seed, ``prefix`` and what is drawn (the test fakes: no prefix; each generator's training
-        split: "split-"), so two draws of one generator never share a seed."""
+        split: "split-"): every draw has its own seed key (``stage_seed`` of the 28 keys: 28
+        distinct seeds, checked for seed 0 by tests/test_bench.py)."""
         cfg = self.cfg
 
         def seed(key):
