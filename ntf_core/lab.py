@@ -43,10 +43,10 @@ from .bootstrap import photo_bootstrap
 from .calibration import threshold_at_fpr
 from .config import Config
 from .data import Sample, load_tensor, scan, stratified_subset
-from .experiments import METHODS, generalization, labels_and_clusters, make_method, pick
+from .experiments import METHODS, generalization, labels_and_clusters, pick
 from .metrics import detection_metrics
 from .mini import FAMILIES, cluster_of, default_mini_root, make_folder
-from .pitfalls import _intervals, _jpeg_where, _test_set
+from .pitfalls import _intervals, _jpeg_where, _test_set, fit_and_score
 from .protocol import REENCODINGS, reencode_tensor
 
 # -- the family matrix ---------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def resampling_trap(
         "trap (reals resampled)": torch.where(_is(y, 0), rx, x),
         "control (both resampled)": rx,
     }
-    return _fit_and_score(method, fits, y, tests, n_boot)
+    return fit_and_score(method, fits, y, tests, n_boot)
 
 
 def _is(y, label) -> torch.Tensor:
@@ -223,21 +223,6 @@ def _is(y, label) -> torch.Tensor:
 def _training_images(train_dir, n_train):
     picked = pick(scan(train_dir, layout="cnndetection"), n_train)
     return load_tensor([s.path for s in picked]), np.array([s.label for s in picked])
-
-
-def _fit_and_score(method: str, fits: dict, y, tests: dict, n_boot: int) -> dict:
-    out = {}
-    for name, x_fit in fits.items():
-        torch.manual_seed(0)
-        det = make_method(method, seed=0, wang_epochs=1).fit(x_fit, y)
-        out[name] = {}
-        for t, (xs, yt, ct) in tests.items():
-            s = det.score(xs)
-            out[name][t] = {
-                **detection_metrics(yt, s),
-                "AP interval": _intervals(yt, ct, {t: s}, "AP", n_boot)[t],
-            }
-    return out
 
 
 # -- trap 2: perturbing one class only -----------------------------------------------------------

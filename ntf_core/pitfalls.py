@@ -94,11 +94,19 @@ def format_shortcut(
                 f"{g}: reals PNG, fakes JPEG": (_jpeg_where(xt, yt == 1, quality), yt, ct),
             }
         )
+    fits = {
+        "honest (all PNG)": x,
+        "shortcut (reals JPEG)": _jpeg_where(x, y == 0, quality),
+    }
+    return fit_and_score(method, fits, y, tests, n_boot)
+
+
+def fit_and_score(method: str, fits: dict, y, tests: dict, n_boot: int) -> dict:
+    """One detector of ``method`` per training set of ``fits`` (``{name: images}``, labels ``y``),
+    each scored on every test set of ``tests`` (``{name: (images, labels, photographs)}``):
+    ``{detector: {test: metrics row with "AP interval"}}`` (photo bootstrap, ``n_boot``)."""
     out = {}
-    for name, x_fit in (
-        ("honest (all PNG)", x),
-        ("shortcut (reals JPEG)", _jpeg_where(x, y == 0, quality)),
-    ):
+    for name, x_fit in fits.items():
         torch.manual_seed(0)
         det = make_method(method, seed=0, wang_epochs=1).fit(x_fit, y)
         out[name] = {}
