@@ -12,7 +12,7 @@ and also fails on any import cycle):
     detectors    baselines, saliency, viz, portable, protocol
     training     train                       the two loops and what they alone use
     experiments  experiments                 the paper's tables and figures, on any data
-    studies      ablations, pitfalls, lab
+    studies      ablations, pitfalls, lab, exercises   the notebooks' experiments and exercises
     recipe       bench.*                     builds ntf-mini (its facts are in ``mini``)
     command      cli                         ``ntf``: parses, then calls one function
 
@@ -43,7 +43,7 @@ LAYERS = [
     ["baselines", "saliency", "viz", "portable", "protocol"],
     ["train"],
     ["experiments"],
-    ["ablations", "pitfalls", "lab"],
+    ["ablations", "pitfalls", "lab", "exercises"],
     ["bench"],
     ["cli"],
 ]

@@ -8,7 +8,9 @@ shows the term's pull:
     L_het  pairs each image's two views and pushes different images apart on the circle;
     L_ort  turns each sample's het feature perpendicular to its hom feature (in 2-D: onto one line).
 
-The losses are the real ones from ``ntf_core.losses``; only the features are toys.
+The losses are the real ones from ``ntf_core.losses``; only the features are toys. ``losses=``
+swaps in your own version of a term (the exercises of notebooks 01 and 05 do), without editing the
+library.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .losses import het_loss, hom_loss, ort_loss, trace_loss
+from .losses import het_loss, hom_loss, ort_loss
 
 TERMS = ("hom", "het", "ort", "tra")
+LIBRARY_LOSSES = {"hom": hom_loss, "het": het_loss, "ort": ort_loss}
 
 
 def toy_run(
@@ -31,8 +34,13 @@ def toy_run(
     ort_mode: str = "abs",
     seed: int = 0,
     dim: int = 2,
+    losses: dict | None = None,
 ) -> dict:
     """Descend one term ("hom", "het", "ort") or L_tra ("tra") from a random start.
+
+    ``losses``: {term: function} replacing the library's eq. 2 (``"hom"``: f(z_hom, source)), eq. 1
+    (``"het"``: f(z1, z2, tau)) or eq. 3 (``"ort"``: f(z_hom, z_het, ort_mode)); L_tra is always eq.
+    4's sum of the three in use (with the library's, the value of ``losses.trace_loss``).
 
     Returns ``hom`` / ``het``: unit features [steps + 1, 2 * n_images, dim] along the way (views of
     image i at rows i and n_images + i), ``source`` [2 * n_images] and ``loss`` [steps + 1], the
@@ -40,6 +48,12 @@ def toy_run(
     """
     if term not in TERMS:
         raise ValueError(f"toy_run: term must be one of {TERMS}, got {term!r}")
+    unknown = set(losses or {}) - set(LIBRARY_LOSSES)
+    if unknown:
+        raise ValueError(
+            f"toy_run: losses can replace {sorted(LIBRARY_LOSSES)}, not {sorted(unknown)}"
+        )
+    fn = {**LIBRARY_LOSSES, **(losses or {})}
     g = torch.Generator().manual_seed(seed)
     # start in a cone around the first axis: two exactly opposite unit features (cos = -1) sit at
     # the maximum of their squared distance, where its gradient vanishes, and eq. 2 would never pull
@@ -52,15 +66,14 @@ def toy_run(
     opt = torch.optim.SGD([z_hom, z_het], lr=lr, momentum=0.9)
 
     def value():
-        if term == "hom":
-            return hom_loss(z_hom, source)
-        if term == "het":
-            return het_loss(z_het[:n_images], z_het[n_images:], tau)
-        if term == "ort":
-            return ort_loss(z_hom, z_het, ort_mode)
-        return trace_loss(z_hom, z_het[:n_images], z_het[n_images:], source, tau, lam, ort_mode)[
-            "total"
-        ]
+        terms = {
+            "hom": lambda: fn["hom"](z_hom, source),
+            "het": lambda: fn["het"](z_het[:n_images], z_het[n_images:], tau),
+            "ort": lambda: fn["ort"](z_hom, z_het, ort_mode),
+        }
+        if term != "tra":
+            return terms[term]()
+        return terms["hom"]() + terms["het"]() + lam * terms["ort"]()  # eq. 4
 
     homs, hets, losses = [], [], []
     for step in range(steps + 1):
