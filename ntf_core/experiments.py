@@ -290,3 +290,82 @@ def selection_table(results: dict, arms=None) -> tuple[list[str], list[list]]:
         ],
         rows,
     )
+
+
+# What each stored run of the course did to NTF: (notebook, where in the stored file, how it
+# differs). The numbers are read from the files; these descriptions say how benchmarks/*.py ran.
+NTF_PROTOCOLS = [
+    (
+        "03, 04 seed 0",
+        ("generalization.json", "seed 0"),
+        "the shipped stage 2, all 800 + 800 images of each test folder, 64 px input",
+    ),
+    (
+        "04",
+        ("generalization_intervals.json", "NTF"),
+        "both stages retrained per seed (3), all test images, 64 px",
+    ),
+    (
+        "06 (clean)",
+        ("robustness.json", "NTF"),
+        "the same 3 seeds, 200 + 200 images per folder drawn across photographs, 64 px",
+    ),
+    (
+        "05 Figure 3",
+        ("ablations.json", "3/full NTF"),
+        "a 3-epoch stage 1 per seed, stage 2 on the full training set, 400 + 400 per folder, 32 px",
+    ),
+    (
+        "05 Figure 4b",
+        ("ablations.json", "4b/all 41 photos"),
+        "the same, stage 1's crops spread over 41 photographs with matched steps, 32 px",
+    ),
+    (
+        "05 L_d",
+        ("ablations.json", "L_d/full NTF"),
+        "the shipped stage 1, stage 2 per seed on the full training set, 400 + 400 per folder, "
+        "32 px",
+    ),
+    (
+        "05 Figure 4a",
+        ("ablations.json", "4a/GAN fakes"),
+        "the shipped stage 1, stage 2 on 400 dcgan fakes + 400 reals (epochs scaled to the same "
+        "steps), 32 px",
+    ),
+    (
+        "09 matrix",
+        ("protocol_lab.json", "matrix/gan"),
+        "the shipped stage 1, stage 2 on 1800 fakes of all three GANs (not dcgan alone), 64 px",
+    ),
+]
+
+
+def ntf_protocols(results_dir) -> tuple[list[str], list[list]]:
+    """Headers and rows of one table: NTF's average AP (%) over the nine test folders under every
+    protocol of the course's stored runs (``NTF_PROTOCOLS``), so a reader sees why the numbers of
+    notebooks 03-09 differ. A file that is missing gives "-"."""
+    from .bootstrap import format_interval
+
+    results_dir = Path(results_dir)
+
+    def value(file, key):
+        path = results_dir / file
+        if not path.exists():
+            return "-"
+        data = json.loads(path.read_text())
+        if key == "seed 0":
+            rows = data["NTF"]["0"]
+            return f"{100 * average_row(rows)['AP']:.1f}"
+        if file == "generalization_intervals.json":
+            return format_interval(data["AP"]["methods"]["NTF"]["average"])
+        if file == "robustness.json":
+            return format_interval(data["intervals"]["blur"]["0.0"]["NTF"])
+        part, variant = key.split("/")
+        if part == "matrix":
+            cell = data["matrix"]["intervals"][variant]["methods"]["NTF"]["average"]
+        else:
+            cell = data["intervals"][part]["methods"][variant]["average"]
+        return format_interval(cell)
+
+    rows = [[nb, how, value(*where)] for nb, where, how in NTF_PROTOCOLS]
+    return ["notebook", "protocol", "NTF average AP (%)"], rows

@@ -223,3 +223,23 @@ def per_photo_fpr(detector, real_dirs, min_crops: int = 20) -> dict[str, dict]:
                 "mean P(fake)": float(p.mean()),
             }
     return out
+
+
+def photo_crops(real_dirs, photos, k: int = 4, seed: int = 0) -> dict[str, list]:
+    """For each photograph of ``photos``, ``k`` of its real crops under ``real_dirs`` (each crop
+    once, drawn at random with ``seed``, in file-name order): thumbnails that show what a
+    photograph looks like."""
+    import random
+
+    seen, reals = set(), []
+    for d in real_dirs:
+        for s in scan(d, layout="cnndetection"):
+            if s.label == 0 and s.path.name not in seen:
+                seen.add(s.path.name)
+                reals.append(s)
+    groups = by_photo(reals)
+    rng = random.Random(seed)
+    return {
+        p: sorted((s.path for s in rng.sample(groups[p], min(k, len(groups[p])))), key=str)
+        for p in photos
+    }

@@ -71,3 +71,35 @@ def centre_share(maps: np.ndarray, border: int | None = None) -> np.ndarray:
     border = maps.shape[-1] // 4 if border is None else border
     inner = maps[:, border:-border, border:-border].sum((1, 2))
     return inner / np.maximum(maps.sum((1, 2)), 1e-12)
+
+
+def ring_share(maps: np.ndarray, width: int) -> np.ndarray:
+    """Per map, the share of its total saliency in the outer ring ``width`` px wide (a uniform map
+    gives the ring's share of the area, ``1 - (side - 2 width)^2 / side^2``)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    inner = maps[:, width:-width, width:-width].sum((1, 2))
+    return 1 - inner / np.maximum(maps.sum((1, 2)), 1e-12)
+
+
+def border_probe(
+    detector, images: torch.Tensor, size: int, pad: int, width: int, target: str = "fake"
+) -> dict:
+    """Is a bright border in the maps the image's content or the network's edge? The same images
+    at the detector's input (``size``), mapped as they are and reflect-padded by ``pad`` px on every
+    side (the map then cropped back to the image). Zero padding inside the convolutions makes the
+    edge of whatever the network reads special; if the ring's share of saliency follows the edge
+    out into the reflected margin, the border effect belongs to the network, not to the image.
+
+    Returns ``area`` (the ring's share of the area) and, per map, the ring's share of saliency
+    ``plain`` and ``padded``."""
+    import torch.nn.functional as F
+
+    x = at_size(images, size)
+    plain = gradcam_pp(detector, x, target=target)
+    padded = gradcam_pp(detector, F.pad(x, (pad,) * 4, mode="reflect"), target=target)
+    side = x.shape[-1]
+    return {
+        "area": 1 - (side - 2 * width) ** 2 / side**2,
+        "plain": ring_share(plain, width),
+        "padded": ring_share(padded[:, pad:-pad, pad:-pad], width),
+    }

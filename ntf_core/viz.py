@@ -13,24 +13,104 @@ from PIL import Image
 from .augment import perturb, to_uint8
 from .metrics import calibration
 
+# One colour per method across the whole course (Okabe and Ito's palette: distinguishable with every
+# common colour-vision deficiency); any other series takes the rest of the palette in turn.
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+METHOD_COLOURS = {
+    "NTF": "#0072B2",
+    "Wang2020": "#D55E00",
+    "linear probe": "#009E73",
+    "spectrum": "#E69F00",
+    "low-freq probe": "#999999",
+}
+# what each perturbation's strength means (the x axis of Figure 5)
+STRENGTH_UNITS = {
+    "blur": "Gaussian sigma (px)",
+    "jpeg": "JPEG quality (0: none)",
+    "noise": "noise std (pixels in [0, 1])",
+    "scale": "down-scale factor",
+}
 
-def image_grid(images: torch.Tensor, nrow: int = 8, upscale: int = 1, pad: int = 1) -> Image.Image:
+
+def colours(series) -> dict[str, str]:
+    """A colour for every series name: a method's own (``METHOD_COLOURS``), the others the rest of
+    the palette in order."""
+    spare = [c for c in OKABE_ITO if c not in METHOD_COLOURS.values()]
+    out, i = {}, 0
+    for name in series:
+        if name in METHOD_COLOURS:
+            out[name] = METHOD_COLOURS[name]
+        else:
+            out[name] = spare[i % len(spare)]
+            i += 1
+    return out
+
+
+def chance_line(fig, y: float = 50.0, text: str = "chance", **where) -> None:
+    """A dotted line at ``y`` labelled in the right margin, where no data is drawn."""
+    fig.add_hline(y=y, line_dash="dot", line_color="grey", **where)
+    fig.add_annotation(
+        x=1.0,
+        xref="paper",
+        xanchor="left",
+        y=y,
+        yref="y",
+        text=text,
+        showarrow=False,
+        font={"color": "grey", "size": 11},
+    )
+    fig.update_layout(margin={"r": 90})
+
+
+def image_grid(
+    images: torch.Tensor,
+    nrow: int = 8,
+    upscale: int = 1,
+    pad: int = 1,
+    captions: list[str] | None = None,
+) -> Image.Image:
     """float [N, 3, H, W] in [0, 1] -> one PIL image, nrow per row, nearest-neighbour upscaled,
-    white gaps."""
+    white gaps; ``captions``: one short text under each image (Pillow's built-in font)."""
+    from PIL import ImageDraw, ImageFont
+
     n, _, h, w = images.shape
     rows = (n + nrow - 1) // nrow
     H, W = h * upscale, w * upscale
-    canvas = np.full((rows * (H + pad) + pad, nrow * (W + pad) + pad, 3), 255, np.uint8)
+    band = 14 if captions else 0
+    canvas = np.full((rows * (H + band + pad) + pad, nrow * (W + pad) + pad, 3), 255, np.uint8)
 
     pix = to_uint8(images).permute(0, 2, 3, 1).numpy()
     pix = pix.repeat(upscale, axis=1).repeat(upscale, axis=2)
     for i in range(n):
         r, c = divmod(i, nrow)
-        canvas[
-            pad + r * (H + pad) : pad + r * (H + pad) + H,
-            pad + c * (W + pad) : pad + c * (W + pad) + W,
-        ] = pix[i]
-    return Image.fromarray(canvas)
+        top = pad + r * (H + band + pad)
+        canvas[top : top + H, pad + c * (W + pad) : pad + c * (W + pad) + W] = pix[i]
+    image = Image.fromarray(canvas)
+    if captions:
+        draw, font = ImageDraw.Draw(image), ImageFont.load_default()
+        for i, text in enumerate(captions[:n]):
+            r, c = divmod(i, nrow)
+            x = pad + c * (W + pad) + W / 2
+            y = pad + r * (H + band + pad) + H + 1
+            draw.text((x, y), str(text), fill=(0, 0, 0), font=font, anchor="ma")
+    return image
+
+
+def colourbar_strip(width: int = 256, height: int = 14, label: str = "") -> Image.Image:
+    """The saliency overlay's colour scale (``saliency_overlay``) as a strip, 0 at the left and 1
+    at the right, with its ends and ``label`` written under it: a colourbar for image grids."""
+    from PIL import ImageDraw, ImageFont
+
+    m = torch.linspace(0, 1, width)[None, :].repeat(height, 1)
+    grey = torch.full((1, 3, height, width), 0.5)
+    strip = saliency_overlay(grey, m[None].numpy())[0]
+    canvas = Image.new("RGB", (width + 20, height + 18), "white")
+    canvas.paste(Image.fromarray(to_uint8(strip[None])[0].permute(1, 2, 0).numpy()), (10, 2))
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default()
+    draw.text((10, height + 4), "0", fill=(0, 0, 0), font=font)
+    draw.text((width + 10, height + 4), "1", fill=(0, 0, 0), font=font, anchor="ra")
+    draw.text((10 + width / 2, height + 4), label, fill=(0, 0, 0), font=font, anchor="ma")
+    return canvas
 
 
 PROBE_SECONDS = 90
@@ -188,17 +268,28 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
 
     fam_of = {g: f for f, gs in (families or {}).items() for g in gs}
     dash = {"gan": "solid", "diffusion": "dash", "multistep": "dot"}
+    group = {
+        "gan": "GAN (solid)",
+        "diffusion": "diffusion (dashed)",
+        "multistep": "multi-step (dotted)",
+    }
+    colour = colours([n for n in profiles if n != "real"])
     fig = go.Figure()
     for name, prof in profiles.items():
+        family = fam_of.get(name)
         fig.add_trace(
             go.Scatter(
                 y=prof.numpy(),
                 mode="lines",
                 name=name,
+                legendgroup=family or name,
+                legendgrouptitle_text=group.get(
+                    family, "real photographs" if name == "real" else ""
+                ),
                 line={
-                    "dash": dash.get(fam_of.get(name), "solid"),
+                    "dash": dash.get(family, "solid"),
                     "width": 4 if name == "real" else 2,
-                    "color": "black" if name == "real" else None,
+                    "color": "black" if name == "real" else colour[name],
                 },
             )
         )
@@ -307,12 +398,14 @@ def show_source(fn):
 
 def pairs_figure(self_mask, positive, labels, n_hom: int, title: str = "eq. 5: who attracts whom"):
     """The extended SupCon's pairs as a picture: rows are anchors, columns the contrast set (batch,
-    then hom); green = positive (attract), red = negative (repel, denominator only), grey = the
-    anchor itself."""
+    then hom). Each cell carries its symbol as well as its colour, so it reads without colour
+    vision: "+" blue = positive (attract), "−" vermillion = negative (repel, denominator only),
+    "·" grey = the anchor itself. A line and a label set the hom columns apart."""
     import plotly.graph_objects as go
 
     labels = [int(v) for v in labels]
     z = np.where(np.asarray(self_mask), 0, np.where(np.asarray(positive), 1, -1))
+    text = np.where(z == 1, "+", np.where(z == -1, "−", "·"))
     rows = [f"{'real' if v == 0 else 'fake'} {i}" for i, v in enumerate(labels)]
     cols = rows + [f"hom {j}" for j in range(n_hom)]
     fig = go.Figure(
@@ -320,17 +413,29 @@ def pairs_figure(self_mask, positive, labels, n_hom: int, title: str = "eq. 5: w
             z=z,
             x=cols,
             y=rows,
+            text=text,
+            texttemplate="%{text}",
+            textfont={"size": 22, "color": "white"},
             zmin=-1,
             zmax=1,
             showscale=False,
             xgap=2,
             ygap=2,
-            colorscale=[[0, "#d62728"], [0.5, "#bbbbbb"], [1, "#2ca02c"]],
+            colorscale=[[0, "#D55E00"], [0.5, "#bbbbbb"], [1, "#0072B2"]],
         )
     )
+    b = len(labels)
+    fig.add_vline(x=b - 0.5, line_width=4, line_color="black")
+    fig.add_annotation(
+        x=b - 0.5 + n_hom / 2,
+        y=-0.75,
+        text="stage-1 hom features (count as real)",
+        showarrow=False,
+        yanchor="bottom",
+    )
     fig.update_yaxes(autorange="reversed", title="anchor")
-    fig.update_xaxes(title="contrast set: the batch | stage-1 hom features (count as real)")
-    fig.update_layout(title=title, height=360)
+    fig.update_xaxes(title="contrast set: + attract, − repel, · the anchor itself")
+    fig.update_layout(title=title, height=380)
     return fig
 
 
@@ -346,15 +451,33 @@ def umap_2d(
     ).fit_transform(features)
 
 
+# within a family each generator has its own colour; across families, its own marker
+_FAMILY_SYMBOL = {"gan": "circle", "diffusion": "diamond", "multistep": "x"}
+_IN_FAMILY = ["#E69F00", "#0072B2", "#CC79A7"]
+
+
+def _source_style(families: dict | None) -> dict[str, dict]:
+    style = {"real": {"color": "#555555", "symbol": "circle", "size": 5, "opacity": 0.5}}
+    for family, gens in (families or {}).items():
+        for i, g in enumerate(gens):
+            style[g] = {
+                "color": _IN_FAMILY[i % len(_IN_FAMILY)],
+                "symbol": _FAMILY_SYMBOL.get(family, "circle"),
+                "size": 6,
+                "opacity": 0.75,
+            }
+    return style
+
+
 def embedding_figure(
     coords: np.ndarray, names: list[str], title: str = "", families: dict | None = None
 ):
-    """Scatter of 2-D points, one trace per source name ("real" in black, fakes by family
-    symbol)."""
+    """Scatter of 2-D points, one trace per source name: real crops in grey, each family's
+    generators by marker (circle GAN, diamond diffusion, x multi-step) and, within a family, by a
+    colour-blind-safe colour; equal aspect (a UMAP's axes share one scale)."""
     import plotly.graph_objects as go
 
-    fam_of = {g: f for f, gs in (families or {}).items() for g in gs}
-    symbol = {"gan": "circle", "diffusion": "diamond", "multistep": "x"}
+    style = _source_style(families)
     names = np.asarray(names)
     fig = go.Figure()
     for name in dict.fromkeys(names):
@@ -365,17 +488,58 @@ def embedding_figure(
                 y=coords[m, 1],
                 mode="markers",
                 name=str(name),
-                marker={
-                    "size": 5 if name == "real" else 4,
-                    "opacity": 0.8,
-                    "color": "black" if name == "real" else None,
-                    "symbol": symbol.get(fam_of.get(name), "circle"),
-                },
+                marker=style.get(str(name), {"size": 6}),
             )
         )
     fig.update_layout(
-        title=title, height=520, xaxis={"showticklabels": False}, yaxis={"showticklabels": False}
+        title=title,
+        height=560,
+        xaxis={"showticklabels": False, "title": "UMAP 1"},
+        yaxis={"showticklabels": False, "title": "UMAP 2", "scaleanchor": "x", "scaleratio": 1},
     )
+    return fig
+
+
+def family_panels(coords: np.ndarray, names: list[str], families: dict, title: str = ""):
+    """One small panel per family over the same 2-D map: the real crops (grey) and that family's
+    generators only, so no more than four sources share a panel; equal aspect, shared axes."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    style = _source_style(families)
+    names = np.asarray(names)
+    fams = list(families)
+    fig = make_subplots(
+        rows=1,
+        cols=len(fams),
+        subplot_titles=fams,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        horizontal_spacing=0.03,
+    )
+    for c, family in enumerate(fams, start=1):
+        for name in ["real", *families[family]]:
+            m = names == name
+            if not m.any():
+                continue
+            fig.add_trace(
+                go.Scattergl(
+                    x=coords[m, 0],
+                    y=coords[m, 1],
+                    mode="markers",
+                    name=name,
+                    marker=style[name],
+                    legendgroup=name,
+                    showlegend=name != "real" or c == 1,
+                ),
+                row=1,
+                col=c,
+            )
+        fig.update_xaxes(showticklabels=False, row=1, col=c)
+        fig.update_yaxes(
+            showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", scaleratio=1, row=1, col=c
+        )
+    fig.update_layout(title=title, height=380)
     return fig
 
 
@@ -431,7 +595,7 @@ def robustness_figure(results: dict, metric: str = "AP"):
     kinds = list(results)
     fig = make_subplots(rows=1, cols=len(kinds), subplot_titles=kinds, shared_yaxes=True)
     methods = list(next(iter(next(iter(results.values())).values())))
-    colors = dict(zip(methods, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")))
+    colors = colours(methods)
     for c, kind in enumerate(kinds, start=1):
         strengths = list(results[kind])
         for m in methods:
@@ -449,10 +613,23 @@ def robustness_figure(results: dict, metric: str = "AP"):
                 col=c,
             )
         fig.add_hline(y=50, line_dash="dot", line_color="grey", row=1, col=c)
-        fig.update_xaxes(type="category", title_text="strength", row=1, col=c)
+        unit = STRENGTH_UNITS.get(kind, "strength")
+        fig.update_xaxes(type="category", title_text=unit, row=1, col=c)
     fig.update_yaxes(title_text=f"{metric} (%)", range=[0, 100], row=1, col=1)
+    fig.add_annotation(
+        x=1.0,
+        xref="paper",
+        xanchor="left",
+        y=50,
+        yref="y",
+        text="chance",
+        showarrow=False,
+        font={"color": "grey", "size": 11},
+    )
     fig.update_layout(
-        height=380, title=f"{metric} averaged over the nine test generators, under perturbation"
+        height=380,
+        title=f"{metric} averaged over the nine test generators, under perturbation",
+        margin={"r": 90},
     )
     return fig
 
@@ -536,10 +713,13 @@ def grouped_bars(
     chance: float | None = 50.0,
     percent: bool = True,
     intervals: dict | None = None,
+    barmode: str = "group",
+    x_title: str | None = None,
 ):
     """Grouped bar chart: ``groups`` is {x label: {series: value}}; values in [0, 1] shown in % when
     ``percent``. A dotted line marks ``chance`` (the paper's Figures 3 and 4 layout). ``intervals``:
-    {x label: {series: (lo, hi)}}, drawn as error bars (e.g. a photo-bootstrap interval)."""
+    {x label: {series: (lo, hi)}}, drawn as error bars (e.g. a photo-bootstrap interval).
+    ``barmode="overlay"`` when each x label has one series only (a colour that marks a kind)."""
     import plotly.graph_objects as go
 
     series = list(dict.fromkeys(s for g in groups.values() for s in g))
@@ -557,14 +737,16 @@ def grouped_bars(
                 "array": [None if v is None or h is None else h - v for h, v in zip(hi, y)],
                 "arrayminus": [None if v is None or m is None else v - m for v, m in zip(y, lo)],
             }
-        return go.Bar(name=s, x=list(groups), y=y, error_y=err)
+        return go.Bar(name=s, x=list(groups), y=y, error_y=err, marker_color=colour[s])
 
+    colour = colours(series)
     fig = go.Figure([bar(s) for s in series])
     if chance is not None:
-        fig.add_hline(y=chance, line_dash="dot", line_color="grey", annotation_text="chance")
+        chance_line(fig, chance)
     fig.update_layout(
-        barmode="group",
+        barmode=barmode,
         title=title,
+        xaxis_title=x_title,
         yaxis_title=y_title,
         height=380,
         yaxis_range=[0, 100] if percent else None,

@@ -249,3 +249,9 @@ def test_notebooks_01_to_09_hold_two_exercises_that_ci_solves(nb):
     assert len(ids) >= 2, f"{nb.name}: {len(ids)} exercise(s)"
     assert ids <= set(EXERCISES) and all(i.startswith(nb.stem[:2]) for i in ids)
     assert PARAMS[nb.stem].get("solutions") is True, f"{nb.name}: CI must run the solutions"
+
+
+def test_the_readme_lists_every_exercise_as_registered():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for ex in EXERCISES.values():
+        assert f"| {ex.id} | {ex.title} | {ex.teaches} |" in readme, f"README: exercise {ex.id}"
