@@ -151,6 +151,15 @@ def _close(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol
 
 
+def _against(answer, want: float, tol: float, wrong: str, right: str) -> tuple[bool, str]:
+    """A one-number answer against the reference: ``right`` when within ``tol``, else what was
+    given and ``wrong`` (the reference and how to get it)."""
+    got = _number(_given(answer))
+    if _close(got, want, tol):
+        return True, right
+    return False, f"you gave {got:+.4f}; {wrong}"
+
+
 # == 01 · natural traces ===========================================================================
 
 
@@ -657,15 +666,15 @@ def _solution_06_2(ntf, images):
     _solution_06_2,
 )
 def _check_06_2(answer, ntf, images):
-    got = _number(_given(answer))
     want = _solution_06_2(ntf, images)
-    if not _close(got, want, 1e-6):
-        return False, (
-            f"you gave {got:.4f}, the share of the {len(images)} images whose verdict at 0.5 "
-            "changes "
-            f"under JPEG 50 is {want:.4f}: compare verdicts (score > 0.5), not scores."
-        )
-    return True, f"{100 * want:.1f} % of the {len(images)} verdicts flip under JPEG 50."
+    return _against(
+        answer,
+        want,
+        1e-6,
+        f"the share of the {len(images)} images whose verdict at 0.5 changes under JPEG 50 is "
+        f"{want:.4f}: compare verdicts (score > 0.5), not scores.",
+        f"{100 * want:.1f} % of the {len(images)} verdicts flip under JPEG 50.",
+    )
 
 
 # == 07 · saliency ================================================================================
@@ -729,15 +738,15 @@ def _solution_07_2(ntf, images):
     _solution_07_2,
 )
 def _check_07_2(answer, ntf, images):
-    got = _number(_given(answer))
     want = _solution_07_2(ntf, images)
-    if not _close(got, want, 1e-5):
-        return False, (
-            f"you gave {got:+.4f}, greying the central half-side square changes the mean P(fake) "
-            "by "
-            f"{want:+.4f}: occluded minus original, averaged over the images."
-        )
-    return True, f"the mean P(fake) moves by {want:+.3f} when the centre is hidden."
+    return _against(
+        answer,
+        want,
+        1e-5,
+        f"greying the central half-side square changes the mean P(fake) by {want:+.4f}: "
+        "occluded minus original, averaged over the images.",
+        f"the mean P(fake) moves by {want:+.3f} when the centre is hidden.",
+    )
 
 
 # == 08 · pitfalls ================================================================================

@@ -203,17 +203,24 @@ def photo_memory(train_dir, unseen_dirs, n_fakes: int | None = None, seed: int =
     return out
 
 
-def per_photo_fpr(detector, real_dirs, min_crops: int = 20) -> dict[str, dict]:
-    """Pitfall 3b. For each source photograph with at least ``min_crops`` real crops under
-    ``real_dirs`` (each crop counted once, however many folders hold it): how many crops, and the
-    share the detector calls fake."""
+def _real_crops(real_dirs) -> list:
+    """The real crops under ``real_dirs``, each once however many folders hold it (ntf-mini's real
+    test crops sit in every generator's folder)."""
     seen, reals = set(), []
     for d in real_dirs:
         for s in scan(d, layout="cnndetection"):
             if s.label == 0 and s.path.name not in seen:
                 seen.add(s.path.name)
                 reals.append(s)
+    return reals
+
+
+def per_photo_fpr(detector, real_dirs, min_crops: int = 20) -> dict[str, dict]:
+    """Pitfall 3b. For each source photograph with at least ``min_crops`` real crops under
+    ``real_dirs`` (each crop counted once, however many folders hold it): how many crops, and the
+    share the detector calls fake."""
     out = {}
+    reals = _real_crops(real_dirs)
     for photo, crops in sorted(by_photo(reals).items()):
         if len(crops) >= min_crops:
             p = detector.score(load_tensor([s.path for s in crops]))
@@ -231,13 +238,7 @@ def photo_crops(real_dirs, photos, k: int = 4, seed: int = 0) -> dict[str, list]
     photograph looks like."""
     import random
 
-    seen, reals = set(), []
-    for d in real_dirs:
-        for s in scan(d, layout="cnndetection"):
-            if s.label == 0 and s.path.name not in seen:
-                seen.add(s.path.name)
-                reals.append(s)
-    groups = by_photo(reals)
+    groups = by_photo(_real_crops(real_dirs))
     rng = random.Random(seed)
     return {
         p: sorted((s.path for s in rng.sample(groups[p], min(k, len(groups[p])))), key=str)

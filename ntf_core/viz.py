@@ -15,7 +15,8 @@ from .metrics import calibration
 
 # One colour per method across the whole course (Okabe and Ito's palette: distinguishable with every
 # common colour-vision deficiency); any other series takes the rest of the palette in turn.
-OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442"]
+TOL_EXTRA = ["#882255", "#44AA99", "#117733", "#999933", "#332288", "#AA4499"]  # Paul Tol's muted
 METHOD_COLOURS = {
     "NTF": "#0072B2",
     "Wang2020": "#D55E00",
@@ -35,7 +36,7 @@ STRENGTH_UNITS = {
 def colours(series) -> dict[str, str]:
     """A colour for every series name: a method's own (``METHOD_COLOURS``), the others the rest of
     the palette in order."""
-    spare = [c for c in OKABE_ITO if c not in METHOD_COLOURS.values()]
+    spare = [c for c in OKABE_ITO + TOL_EXTRA if c not in METHOD_COLOURS.values()]
     out, i = {}, 0
     for name in series:
         if name in METHOD_COLOURS:
@@ -70,7 +71,8 @@ def image_grid(
     captions: list[str] | None = None,
 ) -> Image.Image:
     """float [N, 3, H, W] in [0, 1] -> one PIL image, nrow per row, nearest-neighbour upscaled,
-    white gaps; ``captions``: one short text under each image (Pillow's built-in font)."""
+    white gaps; ``captions``: a text under each image (Pillow's built-in font), centred when it fits
+    the image's width, else from its left edge (leave the next captions empty for it)."""
     from PIL import ImageDraw, ImageFont
 
     n, _, h, w = images.shape
@@ -90,9 +92,12 @@ def image_grid(
         draw, font = ImageDraw.Draw(image), ImageFont.load_default()
         for i, text in enumerate(captions[:n]):
             r, c = divmod(i, nrow)
-            x = pad + c * (W + pad) + W / 2
             y = pad + r * (H + band + pad) + H + 1
-            draw.text((x, y), str(text), fill=(0, 0, 0), font=font, anchor="ma")
+            left = pad + c * (W + pad)
+            if draw.textlength(str(text), font=font) <= W:  # centred under its image
+                draw.text((left + W / 2, y), str(text), fill=(0, 0, 0), font=font, anchor="ma")
+            else:  # longer: from the image's left edge, over the neighbours' (empty) captions
+                draw.text((left, y), str(text), fill=(0, 0, 0), font=font, anchor="la")
     return image
 
 
@@ -273,7 +278,13 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
         "diffusion": "diffusion (dashed)",
         "multistep": "multi-step (dotted)",
     }
-    colour = colours([n for n in profiles if n != "real"])
+    # within a family a colour per generator, across families a dash style: readable without colour
+    in_family = {
+        g: _IN_FAMILY[i % len(_IN_FAMILY)]
+        for gs in (families or {}).values()
+        for i, g in enumerate(gs)
+    }
+    colour = {**colours([n for n in profiles if n != "real" and n not in in_family]), **in_family}
     fig = go.Figure()
     for name, prof in profiles.items():
         family = fam_of.get(name)
@@ -297,7 +308,7 @@ def profiles_figure(profiles: dict, families: dict | None = None, title: str = "
         title=title or "radial profile of the residual's mean log spectrum",
         xaxis_title="spatial frequency (cycles per 32 px)",
         yaxis_title="mean log |F|",
-        height=420,
+        height=620,
     )
     return fig
 
@@ -435,7 +446,9 @@ def pairs_figure(self_mask, positive, labels, n_hom: int, title: str = "eq. 5: w
     )
     fig.update_yaxes(autorange="reversed", title="anchor")
     fig.update_xaxes(title="contrast set: + attract, − repel, · the anchor itself")
-    fig.update_layout(title=title, height=380)
+    fig.update_layout(
+        title=title, height=440, legend={"orientation": "h", "y": -0.05, "yanchor": "top"}
+    )
     return fig
 
 
@@ -457,7 +470,7 @@ _IN_FAMILY = ["#E69F00", "#0072B2", "#CC79A7"]
 
 
 def _source_style(families: dict | None) -> dict[str, dict]:
-    style = {"real": {"color": "#555555", "symbol": "circle", "size": 5, "opacity": 0.5}}
+    style = {"real": {"color": "#333333", "symbol": "circle", "size": 4, "opacity": 0.7}}
     for family, gens in (families or {}).items():
         for i, g in enumerate(gens):
             style[g] = {
@@ -518,7 +531,7 @@ def family_panels(coords: np.ndarray, names: list[str], families: dict, title: s
         horizontal_spacing=0.03,
     )
     for c, family in enumerate(fams, start=1):
-        for name in ["real", *families[family]]:
+        for name in [*families[family], "real"]:  # the reals last, on top, small and grey
             m = names == name
             if not m.any():
                 continue
@@ -539,7 +552,9 @@ def family_panels(coords: np.ndarray, names: list[str], families: dict, title: s
         fig.update_yaxes(
             showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", scaleratio=1, row=1, col=c
         )
-    fig.update_layout(title=title, height=380)
+    fig.update_layout(
+        title=title, height=440, legend={"orientation": "h", "y": -0.05, "yanchor": "top"}
+    )
     return fig
 
 
@@ -616,20 +631,19 @@ def robustness_figure(results: dict, metric: str = "AP"):
         unit = STRENGTH_UNITS.get(kind, "strength")
         fig.update_xaxes(type="category", title_text=unit, row=1, col=c)
     fig.update_yaxes(title_text=f"{metric} (%)", range=[0, 100], row=1, col=1)
-    fig.add_annotation(
-        x=1.0,
-        xref="paper",
+    fig.add_annotation(  # inside the first panel, above its line, left of any falling curve
+        x=0.02,
+        xref="x domain",
         xanchor="left",
         y=50,
         yref="y",
+        yanchor="bottom",
         text="chance",
         showarrow=False,
         font={"color": "grey", "size": 11},
     )
     fig.update_layout(
-        height=380,
-        title=f"{metric} averaged over the nine test generators, under perturbation",
-        margin={"r": 90},
+        height=380, title=f"{metric} averaged over the nine test generators, under perturbation"
     )
     return fig
 

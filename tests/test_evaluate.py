@@ -156,3 +156,21 @@ def test_labels_and_clusters_follow_the_order_generalization_scores():
     _, y = load_images(scan(d["ddim"], layout="cnndetection"), 40)
     assert (labels["ddim"] == y).all() and clusters["ddim"] == [cluster_of(s.path) for s in samples]
     assert len(set(clusters["ddim"][:40])) == 8  # 40 reals from all 8 test photographs
+
+
+def test_ntf_protocols_reads_every_stored_run_and_marks_a_missing_one(tmp_path):
+    import json
+    import shutil
+
+    from ntf_core.experiments import NTF_PROTOCOLS, ntf_protocols
+    from ntf_core.metrics import average_row
+    from ntf_core.mini import default_mini_root
+
+    results = default_mini_root().parent / "results"
+    headers, rows = ntf_protocols(results)
+    assert len(rows) == len(NTF_PROTOCOLS) and all(r[2] != "-" for r in rows)
+    seed0 = json.loads((results / "generalization.json").read_text())["NTF"]["0"]
+    assert rows[0][2] == f"{100 * average_row(seed0)['AP']:.1f}"
+    shutil.copy(results / "ablations.json", tmp_path)
+    _, partial = ntf_protocols(tmp_path)
+    assert [r[2] == "-" for r in partial] == [not r[0].startswith("05") for r in partial]

@@ -119,3 +119,16 @@ def test_traceless_folder_halves_are_equal_on_odd_photographs(tmp_path):
     out = traceless_folder(make_config("mini").train_dir, tmp_path / "t", n=200)
     reals, fakes = len(list((out / "0_real").iterdir())), len(list((out / "1_fake").iterdir()))
     assert reals == fakes == 200
+
+
+def test_photo_crops_draws_k_crops_of_each_photograph():
+    from ntf_core.config import make_config
+    from ntf_core.mini import photo_of
+    from ntf_core.pitfalls import photo_crops
+
+    val = make_config("mini").val_dir
+    crops = photo_crops([val], ["Path", "Wine-by-Jakkub-Mede"], k=3)
+    assert list(crops) == ["Path", "Wine-by-Jakkub-Mede"]
+    for photo, paths in crops.items():
+        assert len(paths) == 3 and {photo_of(p) for p in paths} == {photo}
+    assert photo_crops([val], ["Path"], k=3) == {"Path": crops["Path"]}  # seeded

@@ -44,3 +44,20 @@ def test_gradcam_on_the_small_cnn_and_centre_share():
     m64[0, 16:48, 16:48] = 1.0  # the border scales with the map: a quarter of its side
     np.testing.assert_allclose(centre_share(m64), [1.0])
     np.testing.assert_allclose(centre_share(m64, border=8), [1.0])
+
+
+def test_ring_share_against_hand_counts_and_the_border_probe():
+    from ntf_core.saliency import border_probe, ring_share
+
+    m = np.ones((3, 8, 8))
+    m[1] = 0.0
+    m[1, 0, :] = 1.0  # all on the top edge
+    m[2, 2:6, 2:6] = 0.0  # a hollow square: 48 of its 64 cells lit, 28 of them in the ring
+    np.testing.assert_allclose(ring_share(m, 1), [28 / 64, 1.0, 28 / 48])
+    det = Detector(TraceModel(SmallCNN(8))).eval()
+    x = torch.rand(2, 3, 32, 32)
+    probe = border_probe(det, x, size=32, pad=4, width=4)
+    assert probe["area"] == pytest.approx(1 - 24**2 / 32**2)
+    assert probe["plain"].shape == probe["padded"].shape == (2,)
+    np.testing.assert_allclose(probe["plain"], ring_share(gradcam_pp(det, x), 4), atol=1e-6)
+    assert not np.allclose(probe["plain"], probe["padded"])  # the padded maps are other maps

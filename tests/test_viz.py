@@ -84,3 +84,54 @@ def test_check_readings_passes_close_values_and_names_the_ones_that_moved():
         == "All 9 readings are within 0.02 of the stored run."
     )
     assert "not compared" in viz.check_readings({"AP": (0.1, 0.9)}, False, atol=0.01)
+
+
+def test_one_colour_per_method_and_distinct_colours_for_the_rest():
+    c = viz.colours(["w/o L_ort", "NTF", "Wang2020", "full NTF", "spectrum"])
+    assert c["NTF"] == viz.METHOD_COLOURS["NTF"] and c["Wang2020"] == viz.METHOD_COLOURS["Wang2020"]
+    others = [c["w/o L_ort"], c["full NTF"]]
+    assert len(set(others)) == 2 and not set(others) & set(viz.METHOD_COLOURS.values())
+    fig = viz.grouped_bars({"a": {"NTF": 0.7, "spectrum": 0.6}}, "t")
+    assert [b.marker.color for b in fig.data] == [c["NTF"], c["spectrum"]]
+    assert any(
+        a.text == "chance" and a.xref == "paper" and a.x == 1.0 for a in fig.layout.annotations
+    )
+
+
+def test_pairs_figure_writes_the_symbol_in_every_cell_and_sets_hom_apart():
+    from ntf_core.losses import extended_supcon_pairs
+
+    labels = __import__("torch").tensor([0, 1, 0])
+    self_mask, positive = extended_supcon_pairs(labels, 2)
+    fig = viz.pairs_figure(self_mask, positive, labels, n_hom=2)
+    text = np.asarray(fig.data[0].text)
+    assert text.shape == (3, 5)
+    assert list(text[1]) == ["−", "·", "−", "−", "−"]  # a fake anchor: the hom features repel
+    assert list(text[0]) == ["·", "−", "+", "+", "+"]
+    assert any(s.type == "line" and s.x0 == 2.5 for s in fig.layout.shapes)
+
+
+def test_family_panels_put_each_family_beside_the_reals_only():
+    rng = np.random.default_rng(0)
+    names = ["real"] * 4 + ["dcgan"] * 3 + ["sngan"] * 3 + ["ddpm"] * 3
+    fams = {"gan": ["dcgan", "sngan"], "diffusion": ["ddpm"]}
+    fig = viz.family_panels(rng.normal(size=(13, 2)), names, fams)
+    by_axis = {}
+    for t in fig.data:
+        by_axis.setdefault(t.xaxis, []).append(t.name)
+    assert by_axis == {"x": ["dcgan", "sngan", "real"], "x2": ["ddpm", "real"]}
+    colours = {t.name: t.marker.color for t in fig.data}
+    assert colours["dcgan"] != colours["sngan"]
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
+
+
+def test_image_grid_writes_captions_under_the_images():
+    import torch
+
+    x = torch.zeros(2, 3, 8, 8)
+    plain = np.asarray(viz.image_grid(x, nrow=2, upscale=4))
+    captioned = np.asarray(viz.image_grid(x, nrow=2, upscale=4, captions=["0.12", "0.99"]))
+    assert captioned.shape[0] == plain.shape[0] + 14
+    band = captioned[1 + 32 :, :, :]
+    assert (band < 128).any()  # the text is drawn in the band under the images
+    assert viz.colourbar_strip(label="x").size[0] == 276
