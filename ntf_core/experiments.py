@@ -323,14 +323,14 @@ NTF_PROTOCOLS = [
     (
         "05 L_d",
         ("ablations.json", "L_d/full NTF"),
-        "the shipped stage 1, stage 2 per seed on the full training set, 400 + 400 per folder, "
-        "32 px",
+        "each seed's own stage 1 (benchmarks/selection.py's), stage 2 on the full training set, "
+        "400 + 400 per folder, 32 px",
     ),
     (
         "05 Figure 4a",
         ("ablations.json", "4a/GAN fakes"),
-        "the shipped stage 1, stage 2 on 400 dcgan fakes + 400 reals (epochs scaled to the same "
-        "steps), 32 px",
+        "the shipped stage 1 at every seed, stage 2 on 400 dcgan fakes + 400 reals (epochs scaled "
+        "to the same steps), 32 px",
     ),
     (
         "09 matrix",
