@@ -240,10 +240,13 @@ def _check_01_1(answer, steps: int = 200):
     )
 
 
-def _solution_01_2(steps: int = 200):
+TOY_STEPS_01_2 = 200  # the signed cosine has reached its end by then (after 20 it is still near 0)
+
+
+def _solution_01_2():
     from .toy import toy_run
 
-    end = toy_run("ort", ort_mode="signed", steps=steps)
+    end = toy_run("ort", ort_mode="signed", steps=200)
     final_cos = float((end["hom"][-1] * end["het"][-1]).sum(1).mean())  # unit features: dot = cos
     return {"final_cos": final_cos, "why": "b"}
 
@@ -261,10 +264,10 @@ _WHY_01_2 = {
     "why the course descends the absolute cosine",
     _solution_01_2,
 )
-def _check_01_2(answer, steps: int = 200):
+def _check_01_2(answer):
     answer = _given(answer)
     final_cos, why = _given(answer.get("final_cos")), _given(answer.get("why"))
-    want = _solution_01_2(steps)["final_cos"]
+    want, steps = _solution_01_2()["final_cos"], TOY_STEPS_01_2
     if not _close(_number(final_cos), want, 0.02):
         return False, (
             f"the mean signed cosine between each sample's hom and het features at the end of "
@@ -285,13 +288,15 @@ def _check_01_2(answer, steps: int = 200):
 # == 02 · the embedding space =====================================================================
 
 
-def _proximity_ap(z, is_fake):
+def _proximity_ap(z, is_fake, sign: int = 1):
+    """AP of the cosine distance to the reals' normalised mean (``sign=-1``: of its negative, the
+    similarity)."""
     from sklearn.metrics import average_precision_score
 
     z = F.normalize(torch.as_tensor(np.asarray(z), dtype=torch.float64), dim=1)
     is_fake = np.asarray(is_fake, dtype=bool)
     centre = F.normalize(z[~is_fake].mean(0), dim=0)
-    return float(average_precision_score(is_fake, (1 - z @ centre).numpy()))
+    return float(average_precision_score(is_fake, sign * (1 - z @ centre).numpy()))
 
 
 def _solution_02_1(spaces, names):
@@ -318,12 +323,12 @@ def _check_02_1(answer, spaces, names):
         others = {k: _proximity_ap(v, is_fake) for k, v in spaces.items() if k != "z_hom"}
         listed = ", ".join(f"{k} {v:.3f}" for k, v in others.items())
         return True, (
-            f"AP {want:.3f} in z_hom (0.5 is chance); the same score in the other spaces: {listed}."
+            f"AP {want:.3f} in z_hom (chance is the share of fakes, {is_fake.mean():.3f}); the "
+            f"same score in the other spaces: {listed}."
         )
-    flipped = _proximity_ap(spaces["z_hom"], ~is_fake)
     hint = (
         "the score must grow with the distance (fakes are the positives), not with the similarity"
-        if _close(got, 1 - want, 0.05) or _close(got, flipped, 1e-4)
+        if _close(got, _proximity_ap(spaces["z_hom"], is_fake, sign=-1), 1e-4)
         else "score each image by 1 - cos(z, t), t the normalised mean z_hom of the real crops"
     )
     return False, f"you gave {got:.4f}, the AP is {want:.4f}: {hint}."
@@ -332,8 +337,15 @@ def _check_02_1(answer, spaces, names):
 def _solution_02_2(coords, names):
     from .metrics import knn_separability
 
-    is_fake = (np.asarray(names) != "real").astype(int)
-    return {space: knn_separability(xy, is_fake) for space, xy in coords.items()}
+    names = np.asarray(names)
+    out = {}
+    for space, xy in coords.items():
+        accuracies = []
+        for gen in dict.fromkeys(n for n in names if n != "real"):
+            keep = (names == "real") | (names == gen)  # as many reals as fakes: balanced
+            accuracies.append(knn_separability(xy[keep], (names[keep] == gen).astype(int)))
+        out[space] = float(np.mean(accuracies))  # the mean over generators, as in the table above
+    return out
 
 
 @exercise(
@@ -343,8 +355,6 @@ def _solution_02_2(coords, names):
     _solution_02_2,
 )
 def _check_02_2(answer, coords, names, spaces):
-    from .metrics import knn_separability
-
     answer = _given(answer)
     want = _solution_02_2(coords, names)
     missing = set(want) - set(answer)
@@ -354,14 +364,13 @@ def _check_02_2(answer, coords, names, spaces):
     if wrong:
         k = wrong[0]
         return False, (
-            f"in {k} the 5-NN accuracy on the map is {want[k]:.3f}, you gave "
-            f"{_number(answer[k]):.3f}: "
-            "use metrics.knn_separability on the 2-D coordinates, real = 0 and every fake = 1."
+            f"in {k} the mean 5-NN accuracy on the map is {want[k]:.3f}, you gave "
+            f"{_number(answer[k]):.3f}: for each generator, knn_separability on the 2-D "
+            "coordinates of the real crops and that generator's fakes (fake = 1), then the mean."
         )
-    is_fake = (np.asarray(names) != "real").astype(int)
-    full = {k: knn_separability(spaces[k], is_fake) for k in want}
+    full = _solution_02_2(spaces, names)
     listed = "; ".join(f"{k} {full[k]:.3f} -> {want[k]:.3f}" for k in want)
-    return True, f"5-NN accuracy, real vs fake, in the space -> on its map: {listed}."
+    return True, f"mean 5-NN accuracy over the generators, in the space -> on its map: {listed}."
 
 
 # == 03 · the detector ============================================================================
@@ -385,7 +394,8 @@ def _check_03_1(answer):
 
     if any(r is None for r in _given(answer)):
         raise NotAnswered
-    rows = [str(r).replace(" ", "") for r in answer]
+    # the table and the figure above write "−" and "·": read them as "-" and "."
+    rows = [str(r).replace(" ", "").replace("−", "-").replace("·", ".") for r in answer]
     labels = torch.tensor(PAIRS_03_LABELS)
     self_mask, positive = extended_supcon_pairs(labels, PAIRS_03_HOM)
     names = ["real anchor 0", "fake anchor 1", "real anchor 2", "hom feature 0", "hom feature 1"]
@@ -479,7 +489,9 @@ def _check_04_1(answer):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     rng = np.random.default_rng(4)
-    cases = [(np.array([0, 1, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.35, 0.8]))]
+    cases = [
+        (np.array([0, 1, 1, 0, 1]), np.array([0.1, 0.9, 0.3, 0.35, 0.8]))
+    ]  # one pair misranked
     for n in (20, 200):
         y = rng.integers(0, 2, n)
         y[:2] = (0, 1)
@@ -590,6 +602,8 @@ def _check_05_2(answer, intervals):
         hint = (
             " (in AP, not in points: divide by 100)"
             if _close(got, 100 * want["difference"], 0.01)
+            else " (the stored difference is full NTF minus the variant: mind the sign)"
+            if _close(got, -want["difference"], 1e-4)
             else ""
         )
         return (
@@ -680,19 +694,13 @@ def _check_06_2(answer, ntf, images):
 # == 07 · saliency ================================================================================
 
 
-def _ring_share(maps, width):
-    maps = np.asarray(maps, dtype=np.float64)
-    inner = maps[:, width:-width, width:-width].sum((1, 2))
-    total = np.maximum(maps.sum((1, 2)), 1e-12)
-    return float((1 - inner / total).mean())
-
-
 def _solution_07_1(maps, width):
     shares = {}
     for source, m in maps.items():
         m = np.asarray(m, dtype=np.float64)
         inner = m[:, width:-width, width:-width].sum((1, 2))
-        shares[source] = float((1 - inner / m.sum((1, 2))).mean())  # the ring's share, per map
+        total = np.maximum(m.sum((1, 2)), 1e-12)  # an all-zero map: its ring holds all of nothing
+        shares[source] = float((1 - inner / total).mean())  # the ring's share, per map
     return shares
 
 
@@ -704,18 +712,21 @@ def _solution_07_1(maps, width):
     _solution_07_1,
 )
 def _check_07_1(answer, maps, width):
+    from .saliency import ring_share
+
     answer = _given(answer)
     side = next(iter(maps.values())).shape[-1]
     area = 1 - (side - 2 * width) ** 2 / side**2
     for source, m in maps.items():
-        want = _ring_share(m, width)
+        want = float(ring_share(m, width).mean())
         got = _number(_given(answer.get(source)))
         if not _close(got, want, 1e-4):
             return False, (
                 f"{source}: the ring {width} px wide holds {want:.3f} of the saliency, you gave "
-                f"{got:.3f}: per map, 1 - (inside sum) / (total sum), then the mean over maps."
+                f"{got:.3f}: per map, 1 - (the sum over the inner square inside the ring) / "
+                "(the sum over the whole map), then the mean over maps."
             )
-    shares = {k: _ring_share(m, width) for k, m in maps.items()}
+    shares = {k: float(ring_share(m, width).mean()) for k, m in maps.items()}
     above = sum(v > area for v in shares.values())
     return True, (
         f"the ring is {area:.2f} of the area; it holds more than that in {above} of {len(shares)} "
@@ -834,9 +845,10 @@ def _check_08_2(answer, train_paths, test_paths):
             )
     leak = reference(crops[:half], crops[half:])
     photos = {photo_of(p) for p in crops}
+    shipped = reference(train_paths, test_paths)
     return True, (
-        f"ntf-mini's split shares no photograph; splitting its crops at random puts {len(leak)} of "
-        f"{len(photos)} photographs on both sides."
+        f"ntf-mini's split shares {len(shipped)} photograph(s); splitting its crops at random puts "
+        f"{len(leak)} of {len(photos)} photographs on both sides."
     )
 
 

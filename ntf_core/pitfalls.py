@@ -239,8 +239,13 @@ def photo_crops(real_dirs, photos, k: int = 4, seed: int = 0) -> dict[str, list]
     import random
 
     groups = by_photo(_real_crops(real_dirs))
-    rng = random.Random(seed)
-    return {
-        p: sorted((s.path for s in rng.sample(groups[p], min(k, len(groups[p])))), key=str)
+    return {  # one generator per photograph: its crops do not depend on the others asked for
+        p: sorted(
+            (
+                s.path
+                for s in random.Random(f"{seed}:{p}").sample(groups[p], min(k, len(groups[p])))
+            ),
+            key=str,
+        )
         for p in photos
     }

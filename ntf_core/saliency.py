@@ -76,6 +76,8 @@ def centre_share(maps: np.ndarray, border: int | None = None) -> np.ndarray:
 def ring_share(maps: np.ndarray, width: int) -> np.ndarray:
     """Per map, the share of its total saliency in the outer ring ``width`` px wide (a uniform map
     gives the ring's share of the area, ``1 - (side - 2 width)^2 / side^2``)."""
+    if not 0 < 2 * width < maps.shape[-1]:
+        raise ValueError(f"ring width {width}: must be at least 1 and leave an inner square")
     maps = np.asarray(maps, dtype=np.float64)
     inner = maps[:, width:-width, width:-width].sum((1, 2))
     return 1 - inner / np.maximum(maps.sum((1, 2)), 1e-12)
@@ -90,6 +92,10 @@ def border_probe(
     edge of whatever the network reads special; if the ring's share of saliency follows the edge
     out into the reflected margin, the border effect belongs to the network, not to the image.
 
+    Grad-CAM++ scales each map to its own minimum and maximum; the padded map is cropped back to the
+    image and scaled again over the image alone, as the plain map is (otherwise a minimum in the
+    margin would add a uniform floor and pull the share towards the area's).
+
     Returns ``area`` (the ring's share of the area) and, per map, the ring's share of saliency
     ``plain`` and ``padded``."""
     import torch.nn.functional as F
@@ -97,9 +103,12 @@ def border_probe(
     x = at_size(images, size)
     plain = gradcam_pp(detector, x, target=target)
     padded = gradcam_pp(detector, F.pad(x, (pad,) * 4, mode="reflect"), target=target)
+    padded = padded[:, pad:-pad, pad:-pad]
+    lo = padded.min(axis=(1, 2), keepdims=True)
+    padded = (padded - lo) / np.maximum(padded.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
     side = x.shape[-1]
     return {
         "area": 1 - (side - 2 * width) ** 2 / side**2,
         "plain": ring_share(plain, width),
-        "padded": ring_share(padded[:, pad:-pad, pad:-pad], width),
+        "padded": ring_share(padded, width),
     }

@@ -111,3 +111,56 @@ def toy_summary(run: dict) -> dict:
         "het_other_cos": float(cos_het[~same].mean()),
         "abs_cos_hom_het": float((hom * het).sum(1).abs().mean()),
     }
+
+
+def ext_run(
+    n_real: int = 6,
+    n_fake: int = 6,
+    n_hom: int = 3,
+    steps: int = 100,
+    lr: float = 0.05,
+    tau: float = 0.1,
+    seed: int = 0,
+    dim: int = 2,
+    loss=None,
+) -> dict:
+    """Eq. 5 on toy features: free ``dim``-d auxiliary features of ``n_real`` real and ``n_fake``
+    fake images, and ``n_hom`` *fixed* hom features (stage 1 is frozen) around one direction, the
+    natural trace. Gradient descent on ``loss(z, labels, z_hom, tau)`` (default: the library's
+    ``losses.extended_supcon_loss``; pass your own variant) moves only the image features.
+
+    Returns ``z`` (unit features [steps + 1, n_real + n_fake, dim]), ``hom`` [n_hom, dim],
+    ``labels`` and ``loss`` [steps + 1]."""
+    from .losses import extended_supcon_loss
+
+    loss = loss or extended_supcon_loss
+    g = torch.Generator().manual_seed(seed)
+    trace = torch.zeros(dim)
+    trace[0] = 1.0
+    hom = F.normalize(trace + 0.2 * torch.randn(n_hom, dim, generator=g), dim=1)
+    z = torch.randn(n_real + n_fake, dim, generator=g).requires_grad_()
+    labels = torch.tensor([0] * n_real + [1] * n_fake)
+    opt = torch.optim.SGD([z], lr=lr, momentum=0.9)
+    zs, values = [], []
+    for step in range(steps + 1):
+        value = loss(z, labels, hom, tau)
+        zs.append(F.normalize(z.detach(), dim=1).clone())
+        values.append(float(value.detach()))
+        if step < steps:
+            opt.zero_grad()
+            value.backward()
+            opt.step()
+    return {"z": torch.stack(zs), "hom": hom, "labels": labels, "loss": torch.tensor(values)}
+
+
+def ext_summary(run: dict) -> dict:
+    """Where eq. 5 left the images: the mean cosine of the real and of the fake features to the
+    natural trace (the hom features' mean direction), at the start and at the end."""
+    trace = F.normalize(run["hom"].mean(0), dim=0)
+    real = run["labels"] == 0
+    out = {}
+    for when, z in (("start", run["z"][0]), ("end", run["z"][-1])):
+        cos = z @ trace
+        out[f"real cos to trace, {when}"] = float(cos[real].mean())
+        out[f"fake cos to trace, {when}"] = float(cos[~real].mean())
+    return out

@@ -446,6 +446,8 @@ def pairs_figure(self_mask, positive, labels, n_hom: int, title: str = "eq. 5: w
     )
     fig.update_yaxes(autorange="reversed", title="anchor")
     fig.update_xaxes(title="contrast set: + attract, − repel, · the anchor itself")
+    fig.update_xaxes(matches="x")  # one map: every panel over the same ranges
+    fig.update_yaxes(matches="y")
     fig.update_layout(
         title=title, height=440, legend={"orientation": "h", "y": -0.05, "yanchor": "top"}
     )
@@ -549,9 +551,10 @@ def family_panels(coords: np.ndarray, names: list[str], families: dict, title: s
                 col=c,
             )
         fig.update_xaxes(showticklabels=False, row=1, col=c)
-        fig.update_yaxes(
-            showticklabels=False, scaleanchor=f"x{'' if c == 1 else c}", scaleratio=1, row=1, col=c
-        )
+        fig.update_yaxes(showticklabels=False, row=1, col=c)
+    fig.update_xaxes(matches="x")  # one map: every panel over the same ranges,
+    fig.update_yaxes(matches="y")
+    fig.update_layout(yaxis={"scaleanchor": "x", "scaleratio": 1})  # at equal aspect
     fig.update_layout(
         title=title, height=440, legend={"orientation": "h", "y": -0.05, "yanchor": "top"}
     )

@@ -53,7 +53,7 @@ def contexts():
     images = torch.rand(12, 3, 16, 16, generator=g)
     return {
         "01.1": {"steps": 20},
-        "01.2": {"steps": 20},
+        "01.2": {},
         "02.1": {"spaces": spaces, "names": names},
         "02.2": {"coords": coords, "names": names, "spaces": spaces},
         "03.1": {},
@@ -145,16 +145,24 @@ def _centre_shares(maps, width):
 WRONG = {
     "01.1": [(hom_loss, "that is the max"), (_with_same_image_pairs, "views of one image")],
     "01.2": [
-        (lambda c: {"final_cos": 0.0, "why": "a"}, "is"),
-        (lambda c: {"final_cos": _signed_end(c["steps"]), "why": "a"}, "the reason is not"),
+        (lambda c: {"final_cos": 0.0, "why": "a"}, "the mean signed cosine"),
+        (lambda c: {"final_cos": _signed_end(200), "why": "a"}, "the reason is not"),
     ],
-    "02.1": [(lambda c: 1 - exercises.solve("02.1", **c), "")],
-    "02.2": [(lambda c: {k: 0.5 for k in c["coords"]}, "5-NN accuracy on the map")],
+    "02.1": [
+        (
+            lambda c: exercises._proximity_ap(
+                c["spaces"]["z_hom"], np.asarray(c["names"]) != "real", -1
+            ),
+            "grow with the distance",
+        ),
+        (lambda c: 0.5, "score each image"),
+    ],
+    "02.2": [(lambda c: {k: 0.5 for k in c["coords"]}, "mean 5-NN accuracy on the map")],
     "03.1": [
         (lambda c: [".-+++", "-.-++", "+-.++"], "hom feature counts as real"),
         (lambda c: [".+++ +", "-.---", "+-.++"], "different labels"),
     ],
-    "03.2": [(lambda c: _unnormalised_p(**c), "")],
+    "03.2": [(lambda c: _unnormalised_p(**c), "normalise the auxiliary feature")],
     "04.1": [(_roc_auc, "ROC-AUC")],
     "04.2": [(lambda c: {"gan": "ahead", "diffusion": "ahead", "multistep": "ahead"}, "interval")],
     "05.1": [
@@ -169,17 +177,24 @@ WRONG = {
             "divide by 100",
         ),
         (lambda c: {**exercises.solve("05.2", **c), "within_noise": False}, "hold 0"),
+        (
+            lambda c: {
+                "difference": -exercises.solve("05.2", **c)["difference"],
+                "within_noise": True,
+            },
+            "mind the sign",
+        ),
     ],
     "06.1": [(_always_95, "levels")],
     "06.2": [(lambda c: _score_change(**c), "compare verdicts")],
-    "07.1": [(lambda c: _centre_shares(**c), "")],
-    "07.2": [(lambda c: -exercises.solve("07.2", **c) - 0.01, "")],
+    "07.1": [(lambda c: _centre_shares(**c), "inner square")],
+    "07.2": [(lambda c: -exercises.solve("07.2", **c) - 0.01, "occluded minus original")],
     "08.1": [
-        (lambda s, a: float(np.quantile(s, a)), "calls"),
+        (lambda s, a: float(np.quantile(s, a)), "of them fake"),
         (lambda s, a: float(np.max(s)), "gives away"),
     ],
     "08.2": [(lambda a, b: set(), "by crop")],
-    "09.1": [(lambda c: 100, "")],
+    "09.1": [(lambda c: 100, "find the smallest n"), (lambda c: 98, "too few")],
     "09.2": [(lambda c: ("gan", "gan"), "not NTF's lowest")],
 }
 FUNCTION_ANSWERS = {"01.1", "04.1", "06.1", "08.1", "08.2"}
@@ -193,6 +208,10 @@ def test_wrong_answers_fail_and_say_why(id, contexts):
         outcome = evaluate(id, answer, **contexts[id])
         assert outcome.ok is False, f"a wrong answer passed: {outcome}"
         assert reason in outcome.text, outcome.text
+
+
+def test_eq5_pairs_accept_the_symbols_the_notebook_prints():
+    assert evaluate("03.1", ["·−+++", "−·−−−", "+−·++"]).ok is True
 
 
 def test_the_students_exception_is_an_outcome_not_a_traceback(contexts):
@@ -255,3 +274,15 @@ def test_the_readme_lists_every_exercise_as_registered():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for ex in EXERCISES.values():
         assert f"| {ex.id} | {ex.title} | {ex.teaches} |" in readme, f"README: exercise {ex.id}"
+
+
+def test_the_eq5_toy_ties_reals_to_the_trace_and_takes_a_loss():
+    with_hom = toy.ext_summary(toy.ext_run(steps=100))
+    assert with_hom["real cos to trace, end"] > 0.95 > with_hom["real cos to trace, start"]
+    assert with_hom["fake cos to trace, end"] < with_hom["real cos to trace, end"] - 0.3
+
+    def zero(z, labels, z_hom, tau):
+        return (z * 0).sum()
+
+    still = toy.ext_run(steps=5, loss=zero)
+    assert torch.equal(still["z"][0], still["z"][-1])  # the features moved only by the given loss

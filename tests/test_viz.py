@@ -122,7 +122,8 @@ def test_family_panels_put_each_family_beside_the_reals_only():
     assert by_axis == {"x": ["dcgan", "sngan", "real"], "x2": ["ddpm", "real"]}
     colours = {t.name: t.marker.color for t in fig.data}
     assert colours["dcgan"] != colours["sngan"]
-    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis2.scaleanchor == "x2"
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.xaxis2.matches == "x"
+    assert fig.layout.yaxis2.matches == "y"
 
 
 def test_image_grid_writes_captions_under_the_images():
