@@ -21,6 +21,8 @@ runs/sel/ as a copy.
 """
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -70,31 +72,64 @@ def arm_name(s1: str, s2: dict) -> str:
     return s1 + "".join(f" {k}={v}" for k, v in sorted(s2.items()))
 
 
-def stage1_checkpoint(s1: str, seed: int) -> Path:
-    """The stage-1 checkpoint of an arm and seed, trained here if missing (a lock file keeps two
-    processes of this script from training the same one: the second waits)."""
+LOCK_TIMEOUT_S = 2 * 3600  # a 10-epoch mini stage 1 takes about 10 min on 2 CPU cores
+
+
+@contextlib.contextmanager
+def holding(lock: Path, timeout_s: float = LOCK_TIMEOUT_S, poll_s: float = 10.0):
+    """Hold an exclusive ``flock`` on the file ``lock`` for the ``with`` body.
+
+    The kernel drops the lock when its holder exits, so a killed run leaves nothing stale behind.
+    A lock held by a running process is waited for at most ``timeout_s`` seconds; then a
+    TimeoutError names the file and the holder's PID (which the holder writes into the file), so
+    that two runs of this script never train one checkpoint twice and never wait forever."""
+    deadline = time.monotonic() + timeout_s
+    with open(lock, "a+") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    f.seek(0)
+                    holder = f.read().strip() or "unknown"
+                    raise TimeoutError(
+                        f"{lock}: held by process {holder} for more than {timeout_s:g} s; "
+                        f"wait for it, stop it, or raise --lock-timeout"
+                    ) from None
+                time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def stage1_checkpoint(s1: str, seed: int, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Path:
+    """The stage-1 checkpoint of an arm and seed, trained here if missing (``holding`` a lock file
+    keeps two processes of this script from training the same one: the second waits, within
+    ``lock_timeout_s``)."""
     path = RUNS / f"{s1}_s{seed}" / "stage1.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
-    if s1 == "e10_lr0.001" and seed == 0 and not path.exists():
-        shutil.copy2(SHIPPED_CHECKPOINTS / "stage1.pt", path)
-    lock = path.with_suffix(".lock")
-    while lock.exists() and Path(f"/proc/{lock.read_text().strip()}").exists():
-        time.sleep(10)
-    if (
-        not path.exists()
-        or load_checkpoint(path)["epoch"] < make_config("mini", **STAGE1[s1]).epochs1
-    ):
-        lock.write_text(str(os.getpid()))
-        try:
+    with holding(path.with_suffix(".lock"), lock_timeout_s):
+        if s1 == "e10_lr0.001" and seed == 0 and not path.exists():
+            shutil.copy2(SHIPPED_CHECKPOINTS / "stage1.pt", path)
+        if (
+            not path.exists()
+            or load_checkpoint(path)["epoch"] < make_config("mini", **STAGE1[s1]).epochs1
+        ):
             stage1(make_config("mini", seed=seed, out=str(path.parent), **STAGE1[s1]))
-        finally:
-            lock.unlink()
     return path
 
 
-def run_arm(s1: str, s2: dict, seed: int, reading: str) -> dict:
+def run_arm(
+    s1: str, s2: dict, seed: int, reading: str, lock_timeout_s: float = LOCK_TIMEOUT_S
+) -> dict:
     t0 = time.perf_counter()
-    ck1 = stage1_checkpoint(s1, seed)
+    ck1 = stage1_checkpoint(s1, seed, lock_timeout_s)
     s2 = {"reading": reading, **s2}
     out = RUNS / f"{s1}_s{seed}" / "-".join(f"{k}={v}" for k, v in sorted(s2.items()))
     # the selection ran at one scale (32 px), the preset before its fifth step took the two scales
@@ -145,10 +180,17 @@ if __name__ == "__main__":
     p.add_argument(
         "--stage1-only", nargs="+", default=[], metavar="ARM", help="train these stage-1 arms only"
     )
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=LOCK_TIMEOUT_S,
+        metavar="S",
+        help="seconds to wait for another run training the same stage 1 (default: %(default)s)",
+    )
     a = p.parse_args()
     for s1 in a.stage1_only:
         for seed in a.seeds:
-            stage1_checkpoint(s1, seed)
+            stage1_checkpoint(s1, seed, a.lock_timeout)
     results = json.loads(OUT.read_text()) if OUT.exists() else {}
     for group in a.group:
         for s1, s2 in GROUPS[group]:
@@ -156,7 +198,7 @@ if __name__ == "__main__":
             for seed in a.seeds:
                 if str(seed) in results.get(name, {}):
                     continue
-                rec = run_arm(s1, s2, seed, a.reading)
+                rec = run_arm(s1, s2, seed, a.reading, a.lock_timeout)
                 results.setdefault(name, {})[str(seed)] = rec
                 OUT.write_text(json.dumps(results, indent=1))
                 print(
