@@ -11,7 +11,7 @@ import pytest
 import torch
 from conftest import MINI, write_fixture_photos
 
-from ntf_core.bench import encode, kid, multistep
+from ntf_core.bench import diffusion, encode, kid, multistep
 from ntf_core.bench.__main__ import main as bench_main
 
 
@@ -226,6 +226,24 @@ def test_trivial_fakes():
     assert blurred.shape == (2, 3, 32, 32)
     const = torch.full((1, 3, 32, 32), 0.3)
     assert torch.allclose(kid.blurred_fakes(const), const, atol=1e-5)
+
+
+@pytest.mark.parametrize("scheduler", ["pndm", "ddim"])
+def test_every_sampling_batch_starts_from_a_fresh_scheduler(scheduler):
+    """A batch's images depend on its own noise only: with a reused PNDMScheduler the second
+    batch continued the first one's multistep history (and a smaller last batch failed)."""
+    torch.manual_seed(0)
+    ae, unet = diffusion.AutoEncoder(latent_channels=4, width=8).eval(), diffusion.make_unet(4)
+    unet.eval()
+    out = diffusion.sample(ae, unet, scheduler, n=5, seed=3, batch=2, steps=6)  # 2 + 2 + 1
+    assert out.shape == (5, 3, 32, 32) and torch.isfinite(out).all()
+    gen = torch.Generator().manual_seed(3)
+    for i, size in ((0, 2), (2, 2), (4, 1)):
+        sched = diffusion.make_scheduler(scheduler)
+        sched.set_timesteps(6)
+        z = torch.randn(size, 4, 8, 8, generator=gen) * sched.init_noise_sigma
+        alone = ae.decode(diffusion._denoise(unet, sched, z, sched.timesteps, gen))
+        assert torch.allclose(out[i : i + size], alone, atol=1e-5), f"batch at {i}"
 
 
 def test_blend_region_keeps_the_background_outside_the_mask():

@@ -308,10 +308,10 @@ class Builder:
 
         if name in gen_models:
             return to_uint8(gans.sample_gan(gen_models[name], n, seed=seed("sample-" + name)))
-        # Batches of 400 for the test fakes, as they were drawn. The diffusers schedulers are not
-        # reset between batches, and PNDM's multistep history runs over from one batch into the
-        # next (with 800 = 2 x 400 this shaped the second half of the pndm test fakes; it breaks on
-        # a smaller last batch): every other draw is one batch.
+        # Batches of 400 for the test fakes, one batch for each training split, as they were drawn
+        # (the batching decides the order of the random draws). The committed pndm test fakes
+        # predate diffusion.sample's fresh scheduler per batch: their second 400 were drawn with
+        # PNDM's multistep history carried over from the first 400 (the data card says so).
         batch = 400 if not prefix else n
         if name in FAMILIES["diffusion"]:
             return to_uint8(

@@ -177,12 +177,16 @@ def sample(
     ae, unet, scheduler: str, n: int, seed: int, batch: int = 400, steps: int | None = None
 ) -> torch.Tensor:
     """n images from pure noise with the named scheduler (``steps`` default: its own); float
-    [n, 3, 32, 32]."""
-    sched = make_scheduler(scheduler)
-    sched.set_timesteps(steps or SCHEDULERS[scheduler][1])
+    [n, 3, 32, 32].
+
+    Each batch starts from a fresh scheduler: PNDM keeps its multistep history (the last model
+    outputs) inside the scheduler, so a reused one would carry the end of one batch's trajectory
+    into the start of the next (and fail on a smaller last batch)."""
     gen, out = torch.Generator().manual_seed(seed), []
     c = unet.config.in_channels
     for i in range(0, n, batch):
+        sched = make_scheduler(scheduler)
+        sched.set_timesteps(steps or SCHEDULERS[scheduler][1])
         z = torch.randn(min(batch, n - i), c, 8, 8, generator=gen) * sched.init_noise_sigma
         out.append(ae.decode(_denoise(unet, sched, z, sched.timesteps, gen)))
     return torch.cat(out)
