@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .losses import het_loss, hom_loss, ort_loss
+from .losses import extended_supcon_loss, het_loss, hom_loss, ort_loss
 
 TERMS = ("hom", "het", "ort", "tra")
 LIBRARY_LOSSES = {"hom": hom_loss, "het": het_loss, "ort": ort_loss}
@@ -63,7 +63,6 @@ def toy_run(
     z_hom = (start + 0.6 * torch.randn(2 * n_images, dim, generator=g)).requires_grad_()
     z_het = (start + 0.6 * torch.randn(2 * n_images, dim, generator=g)).requires_grad_()
     source = torch.arange(n_images).repeat(2)
-    opt = torch.optim.SGD([z_hom, z_het], lr=lr, momentum=0.9)
 
     def value():
         terms = {
@@ -75,22 +74,24 @@ def toy_run(
             return terms[term]()
         return terms["hom"]() + terms["het"]() + lam * terms["ort"]()  # eq. 4
 
-    homs, hets, losses = [], [], []
+    (homs, hets), values = descend([z_hom, z_het], value, steps, lr)
+    return {"hom": homs, "het": hets, "source": source, "loss": values}
+
+
+def descend(features: list, value, steps: int, lr: float) -> tuple[list, torch.Tensor]:
+    """``steps`` steps of SGD (momentum 0.9) on ``value()`` over the free ``features``; returns each
+    feature tensor's unit rows at every step ([steps + 1, ...] each) and the value at every step."""
+    opt = torch.optim.SGD(features, lr=lr, momentum=0.9)
+    seen, values = [], []
     for step in range(steps + 1):
         loss = value()
-        homs.append(F.normalize(z_hom.detach(), dim=1).clone())
-        hets.append(F.normalize(z_het.detach(), dim=1).clone())
-        losses.append(float(loss.detach()))
+        seen.append([F.normalize(z.detach(), dim=1).clone() for z in features])
+        values.append(float(loss.detach()))
         if step < steps:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    return {
-        "hom": torch.stack(homs),
-        "het": torch.stack(hets),
-        "source": source,
-        "loss": torch.tensor(losses),
-    }
+    return [torch.stack(path) for path in zip(*seen)], torch.tensor(values)
 
 
 def toy_summary(run: dict) -> dict:
@@ -131,8 +132,6 @@ def ext_run(
 
     Returns ``z`` (unit features [steps + 1, n_real + n_fake, dim]), ``hom`` [n_hom, dim],
     ``labels`` and ``loss`` [steps + 1]."""
-    from .losses import extended_supcon_loss
-
     loss = loss or extended_supcon_loss
     g = torch.Generator().manual_seed(seed)
     trace = torch.zeros(dim)
@@ -140,17 +139,8 @@ def ext_run(
     hom = F.normalize(trace + 0.2 * torch.randn(n_hom, dim, generator=g), dim=1)
     z = torch.randn(n_real + n_fake, dim, generator=g).requires_grad_()
     labels = torch.tensor([0] * n_real + [1] * n_fake)
-    opt = torch.optim.SGD([z], lr=lr, momentum=0.9)
-    zs, values = [], []
-    for step in range(steps + 1):
-        value = loss(z, labels, hom, tau)
-        zs.append(F.normalize(z.detach(), dim=1).clone())
-        values.append(float(value.detach()))
-        if step < steps:
-            opt.zero_grad()
-            value.backward()
-            opt.step()
-    return {"z": torch.stack(zs), "hom": hom, "labels": labels, "loss": torch.tensor(values)}
+    (zs,), values = descend([z], lambda: loss(z, labels, hom, tau), steps, lr)
+    return {"z": zs, "hom": hom, "labels": labels, "loss": values}
 
 
 def ext_summary(run: dict) -> dict:
