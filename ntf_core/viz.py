@@ -48,14 +48,20 @@ def colours(series) -> dict[str, str]:
 
 
 def chance_line(fig, y: float = 50.0, text: str = "chance", **where) -> None:
-    """A dotted line at ``y`` labelled in the right margin, where no data is drawn."""
+    """A dotted line at ``y`` labelled in the right margin, where no data is drawn; ``where``
+    (``row=``, ``col=``) puts both in one panel of a subplot figure, the label against that panel's
+    y axis."""
     fig.add_hline(y=y, line_dash="dot", line_color="grey", **where)
+    yref = "y"
+    if where:
+        yaxis = fig.get_subplot(where.get("row", 1), where.get("col", 1)).yaxis
+        yref = yaxis.plotly_name.replace("axis", "")  # "yaxis2" -> "y2"
     fig.add_annotation(
         x=1.0,
         xref="paper",
         xanchor="left",
         y=y,
-        yref="y",
+        yref=yref,
         text=text,
         showarrow=False,
         font={"color": "grey", "size": 11},

@@ -98,6 +98,18 @@ def test_one_colour_per_method_and_distinct_colours_for_the_rest():
     )
 
 
+def test_a_chance_line_in_a_lower_panel_is_labelled_against_that_panel():
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1)
+    fig.add_bar(x=["a"], y=[70], row=1, col=1)
+    fig.add_bar(x=["a"], y=[0.7], row=2, col=1)
+    viz.chance_line(fig, 0.5, row=2, col=1)
+    (label,) = [a for a in fig.layout.annotations if a.text == "chance"]
+    assert label.yref == "y2" and label.y == 0.5
+    assert [s.yref for s in fig.layout.shapes] == ["y2"]
+
+
 def test_pairs_figure_writes_the_symbol_in_every_cell_and_sets_hom_apart():
     from ntf_core.losses import extended_supcon_pairs
 
