@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 MINI = ROOT / "data_samples" / "ntf-mini"
 
 
+def load_benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def smooth_photo(seed: int, w: int = 420, h: int = 300) -> Image.Image:
     """A photo-like fixture: smooth random colour fields plus a little noise."""
     rng = np.random.default_rng(seed)

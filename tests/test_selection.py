@@ -1,7 +1,6 @@
 """benchmarks/selection.py's lock: one run trains a stage-1 checkpoint, a second waits for it, but
 never forever, and a killed holder leaves nothing that blocks the next run."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -9,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "selection.py"
+from conftest import load_benchmark
 
 HOLD = """
 import fcntl, os, sys, time
@@ -24,10 +22,7 @@ time.sleep(float(sys.argv[2]))
 
 @pytest.fixture(scope="module")
 def selection():
-    spec = importlib.util.spec_from_file_location("selection", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("selection")
 
 
 def hold(lock: Path, seconds: float) -> subprocess.Popen:

@@ -1,21 +1,15 @@
 """benchmarks/throughput.py in its short (CI) mode: both presets, both stages, both inputs, on
 CPU."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "throughput.py"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("throughput")
 
 
 def test_short_run_measures_every_combination(bench, tmp_path, monkeypatch):
