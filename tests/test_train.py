@@ -519,3 +519,49 @@ def test_a_compiled_model_is_saved_as_the_plain_model(tmp_path, monkeypatch):
     assert checkpoints.load_checkpoint(p1, "stage1")["model"].keys() == plain
     p2 = train.stage2(cfg)  # loads stage 1's weights into a plain model
     assert not any(k.startswith("_orig_mod") for k in checkpoints.load_checkpoint(p2)["model"])
+
+
+def test_the_training_losses_are_eqs_4_and_7_on_the_right_features(trained):
+    """The loops' losses, by hand: eq. 4 with the config's tau, lambda and eq. 3 reading, the image
+    index as eq. 2's source; eq. 7 with the config's gamma and tau, and only the *real* images' hom
+    features as the extra positives of eq. 5."""
+    from ntf_core.losses import bce_loss, extended_supcon_loss, het_loss, hom_loss, ort_loss
+
+    cfg, p1, _ = trained
+    trace, _, _ = checkpoints.load_trace_model(p1)
+    trace.eval()
+    c1 = cfg.replace(tau=0.3, lam=0.2, ort_mode="square")
+    torch.manual_seed(0)
+    s = c1.view_size
+    v1, v2, index = torch.rand(3, 3, s, s), torch.rand(3, 3, s, s), torch.tensor([5, 2, 9])
+    terms = train.stage1_losses(trace, v1, v2, index, c1)
+    with torch.no_grad():
+        zh, zt = trace(torch.cat([v1, v2]))
+    hand = {
+        "hom": hom_loss(zh, index.repeat(2)),
+        "het": het_loss(zt[:3], zt[3:], 0.3),
+        "ort": ort_loss(zh, zt, "square"),
+    }
+    for k, v in hand.items():
+        assert terms[k].item() == pytest.approx(v.item(), rel=1e-5, abs=1e-7), k
+    total = hand["hom"] + hand["het"] + 0.2 * hand["ort"]
+    assert terms["total"].item() == pytest.approx(total.item(), rel=1e-5)
+    # one image: its two views are not two images, so eq. 2 has no pair to compare
+    one = train.stage1_losses(trace, v1[:1], v2[:1], index[:1], c1)
+    assert one["hom"].item() == 0.0 and hom_loss(zh[[0, 3]], torch.arange(2)).item() > 0
+
+    c2 = cfg.replace(tau=0.3, gamma=0.2, cache_features=True, image_size=cfg.contrast_crop)
+    assert not c2.two_scales
+    det = train.Detector(trace, c2.head_dim, c2.reading).eval()
+    x = torch.randn(6, trace.encoder.embed_dim)
+    y = torch.tensor([0, 1, 1, 0, 1, 0])
+    terms = train.stage2_losses(train.Stage2Forward(det, features=True), x, y, c2)
+    with torch.no_grad():
+        z, z_hom = det.aux(x), det.hom(x)
+        ext = extended_supcon_loss(z, y, z_hom[y == 0], 0.3)
+        ce = bce_loss(det.logit(x, z), y)
+        wrong = extended_supcon_loss(z, y, z_hom[y == 1], 0.3)  # the fakes' hom features
+    assert terms["ext"].item() == pytest.approx(ext.item(), rel=1e-5)
+    assert abs(wrong.item() - ext.item()) > 1e-3
+    assert terms["ce"].item() == pytest.approx(ce.item(), rel=1e-5)
+    assert terms["total"].item() == pytest.approx((ext + 0.2 * ce).item(), rel=1e-5)
