@@ -2,6 +2,8 @@
 fakes, weighted AP equal to AP on the duplicated set, intervals that are degenerate where they must
 be, paired differences."""
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
@@ -44,14 +46,33 @@ def test_weights_resample_whole_photographs_shared_across_folders():
 
 
 def test_weighted_ap_is_ap_of_the_duplicated_set():
+    """photo_bootstrap's interval is the percentiles of AP on each replicate's duplicated set (the
+    weights of replicate_weights): weights dropped, misaligned or of another draw move it."""
     rng, labels, cl = _world()
     s = rng.random(80)
-    w = replicate_weights({"a": labels["a"]}, {"a": cl["a"]}, n_boot=3, seed=2)["a"]
+    y, c = {"a": labels["a"]}, {"a": cl["a"]}
+    w = replicate_weights(y, c, n_boot=5, seed=2)["a"]
+    duplicated = []
     for row in w:
-        idx = np.repeat(np.arange(80), row)
-        assert average_precision_score(labels["a"], s, sample_weight=row) == pytest.approx(
-            average_precision_score(labels["a"][idx], s[idx])
-        )
+        idx = np.repeat(np.arange(80), row)  # each image as many times as it was drawn
+        duplicated.append(average_precision_score(labels["a"][idx], s[idx]))
+    cell = photo_bootstrap(y, c, {"m": [{"a": s}]}, n_boot=5, seed=2)["methods"]["m"]["a"]
+    assert (cell["lo"], cell["hi"]) == pytest.approx(tuple(np.percentile(duplicated, [2.5, 97.5])))
+    assert cell["mean"] == pytest.approx(average_precision_score(labels["a"], s))
+
+
+def test_seed_mean_and_std_by_hand():
+    """ "mean" and "std" are over seeds, std with ddof 1 (ddof 0, or a mean over replicates, would
+    differ); group and overall averages are the plain mean of their folders."""
+    rng, labels, cl = _world()
+    runs = [{f: labels[f] * k / 4 + rng.random(80) for f in labels} for k in (1, 2, 3)]
+    boot = photo_bootstrap(labels, cl, {"m": runs}, groups={"g": ["a"]}, n_boot=20)["methods"]["m"]
+    for row, folders in (("a", ["a"]), ("g average", ["a"]), ("average", ["a", "b"])):
+        aps = [np.mean([average_precision_score(labels[f], r[f]) for f in folders]) for r in runs]
+        mean = sum(aps) / 3
+        std = math.sqrt(sum((v - mean) ** 2 for v in aps) / 2)
+        assert boot[row]["mean"] == pytest.approx(mean) and boot[row]["std"] == pytest.approx(std)
+        assert boot[row]["seeds"] == 3
 
 
 def test_intervals_paired_differences_and_seeds():

@@ -14,7 +14,7 @@ from PIL import Image
 from ntf_core import train
 from ntf_core.checkpoints import load_detector
 from ntf_core.cli import main
-from ntf_core.config import make_config
+from ntf_core.config import SHIPPED_CHECKPOINTS, make_config
 from ntf_core.data import LayoutError, scan
 from ntf_core.evaluate import evaluate_dirs
 from ntf_core.metrics import detection_metrics
@@ -97,6 +97,8 @@ def test_evaluate_json_matches_scoring_by_hand(ckpt, small_tests, capsys):
 
 
 def test_detect_scores_files_and_folders_of_any_size(ckpt, small_tests, tmp_path, capsys):
+    """A large image is center-cropped (never resized) to the checkpoint's input, then the sigmoid
+    of the logit: another crop, a resize or a missing sigmoid changes its P(fake)."""
     big = tmp_path / "big.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)).save(
         big
@@ -105,6 +107,17 @@ def test_detect_scores_files_and_folders_of_any_size(ckpt, small_tests, tmp_path
     out = json.loads(capsys.readouterr().out)
     assert len(out) == 41 and out[0]["path"] == str(big)
     assert all(0.0 <= o["p_fake"] <= 1.0 for o in out)
+    # by hand, with the shipped detector (the tiny one scores every crop alike, to 1e-4): the
+    # 64 x 64 centre of the 300 x 200 decoded image, in [0, 1], sigmoid of the logit
+    shipped = SHIPPED_CHECKPOINTS / "stage2.pt"
+    assert main(["detect", "--checkpoint", str(shipped), "--json", str(big)]) == 0
+    got = json.loads(capsys.readouterr().out)[0]["p_fake"]
+    det, cfg = load_detector(shipped)
+    u8 = torch.from_numpy(np.array(Image.open(big).convert("RGB"))).permute(2, 0, 1)
+    assert cfg.image_size == 64 and u8.shape == (3, 300, 200)
+    centre = u8[:, 150 - 32 : 150 + 32, 100 - 32 : 100 + 32].float() / 255
+    with torch.no_grad():
+        assert got == pytest.approx(float(torch.sigmoid(det.eval()(centre[None]))), abs=1e-5)
 
 
 def test_clear_errors(ckpt, small_tests, tmp_path, capsys):

@@ -145,3 +145,74 @@ def test_one_class_perturbation_leaves_the_clean_row_alone():
     assert out["JPEG 30 on fakes only"]["AP"] < out["JPEG 30 on both"]["AP"]
     lo, hi = out["clean"]["AP interval"]
     assert lo <= out["clean"]["AP"] <= hi
+
+
+def test_resampling_trap_resamples_what_each_condition_says(monkeypatch):
+    """The trap's reals (only) and the control's images (all) are resampled, and each test condition
+    resamples what its name says: swapped masks or seeds fail the direct computation."""
+    seen = {}
+    monkeypatch.setattr(
+        lab,
+        "fit_and_score",
+        lambda method, fits, y, tests, n_boot: seen.update(fits=fits, tests=tests),
+    )
+    train_dir, test_dir = make_config("mini").train_dir, mini_test_dirs()["sngan"]
+    lab.resampling_trap(train_dir, {"sngan": test_dir}, n_train=20, n_test=10)
+    x, y = lab._training_images(train_dir, 20)
+    rx, real = lab.resample_from_sizes(x, seed=0), torch.as_tensor(y == 0)
+    trap = seen["fits"]["trap (reals resampled)"]
+    assert torch.equal(trap[real], rx[real]) and torch.equal(trap[~real], x[~real])
+    assert torch.equal(seen["fits"]["control (both resampled)"], rx)
+    xt, yt, _ = lab._test_set(test_dir, 10)
+    rs, real = lab.resample_from_sizes(xt, seed=1), torch.as_tensor(yt == 0)
+    reals_only = seen["tests"]["sngan: reals resampled"][0]
+    assert torch.equal(reals_only[real], rs[real]) and torch.equal(reals_only[~real], xt[~real])
+    assert torch.equal(seen["tests"]["sngan: both resampled"][0], rs)
+    assert torch.equal(seen["tests"]["sngan: neither"][0], xt)
+
+
+def test_resampling_trap_is_learned_and_the_control_is_not_fooled():
+    """A spectrum detector trained on resampled reals and native fakes learns "resampled = real":
+    its AP collapses once the test fakes are resampled too; the control's hardly moves."""
+    rows = lab.resampling_trap(
+        make_config("mini").train_dir,
+        {"sngan": mini_test_dirs()["sngan"]},
+        n_train=200,
+        n_test=100,
+        n_boot=20,
+    )
+    drop = {
+        name: r["sngan: reals resampled"]["AP"] - r["sngan: both resampled"]["AP"]
+        for name, r in rows.items()
+    }
+    assert drop["trap (reals resampled)"] > 0.3, drop
+    assert drop["control (both resampled)"] < 0.15, drop
+
+
+def test_content_floor_is_the_bootstrap_of_ntf_and_the_low_frequency_probe():
+    """Both methods' per-folder APs equal a direct scoring (the probe fitted on the training set),
+    the families hold only the folders given, and NTF clears the floor on its own generator."""
+    from ntf_core.baselines import NTF, LowFrequencyProbe
+    from ntf_core.config import SHIPPED_CHECKPOINTS
+    from ntf_core.experiments import load_images
+    from ntf_core.metrics import detection_metrics
+
+    train_dir = make_config("mini").train_dir
+    dirs = {g: mini_test_dirs()[g] for g in ("dcgan", "ddim")}
+    boot = lab.content_floor(
+        train_dir, dirs, SHIPPED_CHECKPOINTS / "stage2.pt", n_train=100, n_test=40, n_boot=50
+    )
+    probe = LowFrequencyProbe(seed=0).fit(*load_images(scan(train_dir, layout="cnndetection"), 100))
+    ntf = NTF(SHIPPED_CHECKPOINTS / "stage2.pt")
+    for name, det in (("NTF", ntf), ("low-freq probe", probe)):
+        cells = boot["methods"][name]
+        assert set(cells) == {"dcgan", "ddim", "gan average", "diffusion average", "average"}
+        for g, d in dirs.items():
+            x, y = load_images(scan(d, layout="cnndetection"), 40)
+            assert cells[g]["mean"] == pytest.approx(detection_metrics(y, det.score(x))["AP"])
+    diff = boot["differences"]["NTF - low-freq probe"]
+    assert diff["average"]["mean"] == pytest.approx(
+        boot["methods"]["NTF"]["average"]["mean"]
+        - boot["methods"]["low-freq probe"]["average"]["mean"]
+    )
+    assert diff["dcgan"]["excludes_0"] and diff["dcgan"]["lo"] > 0

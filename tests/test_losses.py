@@ -69,6 +69,8 @@ def test_hom_loss_limits_and_same_image_pairs_ignored():
 
 
 def test_ort_loss_modes():
+    """Eq. 3 per mode; samples of opposite cosines catch |mean cos| or (mean cos)^2 written in
+    place of the mean of |cos| or of cos^2."""
     a, b = unit([1, 0], [0, 1]), unit([0, 1], [1, 0])
     for mode in losses.ORT_MODES:
         assert float(losses.ort_loss(a, b, mode)) == pytest.approx(0.0, abs=1e-12)
@@ -76,6 +78,12 @@ def test_ort_loss_modes():
     assert float(losses.ort_loss(a, anti, "signed")) == pytest.approx(-1.0)
     assert float(losses.ort_loss(a, anti, "abs")) == pytest.approx(1.0)
     assert float(losses.ort_loss(a, unit([1, 1], [1, 1]), "square")) == pytest.approx(0.5)
+    # per-sample cosines +1 and -1: the mean of |cos| (and of cos^2) is 1, while |mean cos| (and
+    # (mean cos)^2) would be 0; the signed mean cancels to 0
+    hom, het = unit([1, 0], [1, 0]), unit([1, 0], [-1, 0])
+    assert float(losses.ort_loss(hom, het, "abs")) == pytest.approx(1.0)
+    assert float(losses.ort_loss(hom, het, "square")) == pytest.approx(1.0)
+    assert float(losses.ort_loss(hom, het, "signed")) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="mode"):
         losses.ort_loss(a, b, "cosine")
 
@@ -157,6 +165,7 @@ def test_gradcheck_float64():
 
 
 def test_bce_and_detector_loss():
+    """Eqs. 6-7 by hand; non-default gamma and tau catch a detector_loss that ignores either."""
     logits, labels = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1, 0, 1])
     p = torch.sigmoid(logits)
     by_hand = -(torch.log(p[0]) + torch.log(1 - p[1]) + torch.log(p[2])) / 3
@@ -165,6 +174,15 @@ def test_bce_and_detector_loss():
     z, zh = torch.randn(3, 4, generator=g), torch.randn(2, 4, generator=g)
     t = losses.detector_loss(z, logits, labels, zh, gamma=0.5)
     assert float(t["total"]) == pytest.approx(float(t["ext"] + 0.5 * t["ce"]))
+    # gamma and tau other than the defaults must reach the terms: a gamma or tau ignored (or
+    # swapped) changes ext or total
+    t = losses.detector_loss(z, logits, labels, zh, tau=0.3, gamma=0.2)
+    ext = ext_supcon_by_hand(z, labels, zh, 0.3)
+    assert float(t["ext"]) == pytest.approx(ext, rel=1e-5)
+    assert float(t["ce"]) == pytest.approx(float(by_hand), rel=1e-6)
+    assert float(t["total"]) == pytest.approx(ext + 0.2 * float(by_hand), rel=1e-5)
+    t = losses.detector_loss(z, logits, labels, zh, tau=0.3, gamma=0.2, ext_weight=0.0)
+    assert float(t["total"]) == pytest.approx(0.2 * float(by_hand), rel=1e-6)
 
 
 def _unit(n, same=False):

@@ -14,6 +14,7 @@ from ntf_core.metrics import (
     detection_metrics,
     family_rows,
     format_table,
+    knn_separability,
     oracle_accuracy,
 )
 
@@ -25,6 +26,14 @@ def test_hand_computed_case():
     # ranking fake, real, fake, real -> precision 1 at recall .5, 2/3 at recall 1 -> AP = .5*1 +
     # .5*2/3
     assert m["AP"] == pytest.approx(0.5 + 1 / 3)
+
+
+def test_a_score_exactly_at_the_threshold_is_called_fake():
+    """The module documents "fake" as score >= threshold: a ``>`` would call both 0.5s real."""
+    m = detection_metrics([0, 1, 0, 1], [0.5, 0.5, 0.2, 0.8])
+    assert (m["FPR"], m["FNR"], m["ACC"]) == (0.5, 0.0, 0.75)
+    m = detection_metrics([0, 1, 0, 1], [0.1, 0.7, 0.7, 0.9], threshold=0.7)
+    assert (m["FPR"], m["FNR"]) == (0.5, 0.0)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -109,3 +118,31 @@ def test_auc_against_scikit_learn_and_collapse_stats_by_hand():
     assert c == pytest.approx({"cos_real": 0.0, "cos_fake": 1.0, "cos_means": 1.0})
     c = collapse_stats([[1, 0], [1, 0]], [[-1, 0], [-1, 0]])
     assert c["cos_means"] == pytest.approx(-1.0)
+
+
+def test_knn_separability_against_scikit_learn_and_its_limits():
+    """5-NN, cosine distance, 5 shuffled stratified folds seeded by ``seed``: a change of k, metric,
+    folds or seed moves the score off the direct scikit-learn computation."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.neighbors import KNeighborsClassifier
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    # weak signal, rows of very different norms (cosine and euclidean neighbours differ)
+    x = (rng.normal(size=(80, 6)) + 0.6 * y[:, None]) * rng.uniform(0.1, 10, (80, 1))
+    for kw in ({}, {"k": 7, "folds": 3, "seed": 3}):  # the defaults: k 5, 5 folds, seed 0
+        k, folds, seed = kw.get("k", 5), kw.get("folds", 5), kw.get("seed", 0)
+        accs = []
+        for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+            knn = KNeighborsClassifier(n_neighbors=k, metric="cosine").fit(x[train], y[train])
+            accs.append((knn.predict(x[test]) == y[test]).mean())
+        assert knn_separability(x, y, **kw) == pytest.approx(np.mean(accs)), kw
+    # two tight clusters in different directions: apart; labels unrelated to the features: mixed
+    apart = np.r_[
+        [1, 0, 0] + 0.05 * rng.normal(size=(50, 3)), [0, 1, 0] + 0.05 * rng.normal(size=(50, 3))
+    ]
+    assert knn_separability(apart, np.repeat([0, 1], 50)) == 1.0
+    noise = rng.normal(size=(400, 8))
+    assert knn_separability(noise, rng.permutation(np.repeat([0, 1], 200))) == pytest.approx(
+        0.5, abs=0.08
+    )

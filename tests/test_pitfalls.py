@@ -90,9 +90,42 @@ def test_threshold_report_agrees_with_the_metrics():
         )
 
 
-def test_photo_memory_splits_every_photo_in_half(small):
+def test_photo_memory_splits_every_photo_in_half(small, monkeypatch):
+    """The probe is fitted on every other real crop of each training photograph and scored on the
+    rest: a split that reuses fitted crops, or drops some, fails here."""
+    from ntf_core import pitfalls
+
     train, other = small
+    paths_of, fitted, scored = {}, [], []
+
+    def loading(paths):  # remember which files each tensor was loaded from
+        x = load_tensor(paths)
+        paths_of[id(x)] = [str(p) for p in paths]
+        return x
+
+    fit, score = pitfalls.LinearProbe.fit, pitfalls.LinearProbe.score
+    monkeypatch.setattr(pitfalls, "load_tensor", loading)
+    monkeypatch.setattr(
+        pitfalls.LinearProbe,
+        "fit",
+        lambda self, x, y: fitted.append(paths_of[id(x)]) or fit(self, x, y),
+    )
+    monkeypatch.setattr(
+        pitfalls.LinearProbe,
+        "score",
+        lambda self, x: scored.append(paths_of[id(x)]) or score(self, x),
+    )
     out = photo_memory(train, [other])
+    reals = lambda d: sorted(str(s.path) for s in scan(d) if s.label == 0)
+    fit_reals = [p for p in fitted[0] if "/0_real/" in p]
+    assert len(fitted) == 1 and len(scored) == 2
+    both = set(fit_reals) & set(scored[0])
+    assert not both, f"{len(both)} crops both fitted on and held out"
+    assert sorted(fit_reals + scored[0]) == reals(train)  # and together they are every crop
+    assert sorted(scored[1]) == reals(other)
+    for photo in {photo_of(p) for p in fit_reals}:  # half of each photograph's crops each
+        assert [photo_of(p) for p in fit_reals].count(photo) == 4
+        assert [photo_of(p) for p in scored[0]].count(photo) == 4
     seen, unseen, diff = out.values()
     assert (seen["n"], seen["photos"]) == (12, 3) and (unseen["n"], unseen["photos"]) == (20, 2)
     assert all(0 <= r["FPR"] <= 1 and 0 <= r["mean P(fake)"] <= 1 for r in (seen, unseen))

@@ -1,6 +1,7 @@
 """The two trainers on a tiny slice of ntf-mini: losses go down, checkpoints round-trip, resume is
 exact, and two gloo processes compute what one process computes on the same global batch."""
 
+import math
 import os
 import socket
 import subprocess
@@ -34,6 +35,31 @@ def tiny(tmp, **kw):
         warmup_epochs=0,
     )
     return make_config("mini", **{**base, **kw})
+
+
+def test_make_optimizer_warms_up_linearly_then_anneals_by_cosine(tmp_path):
+    """lr x (step + 1) / warm over the warm-up steps, then lr x (1 + cos(pi t)) / 2 with t from 0 to
+    1 over the remaining steps: a warm-up starting at 0, ignored or counted in epochs (not steps),
+    or a cosine run over all the steps, moves one of these learning rates."""
+    cfg = tiny(tmp_path, warmup_epochs=2)
+    opt, sched = train.make_optimizer(
+        [torch.nn.Parameter(torch.zeros(1))], cfg, lr=0.1, steps_per_epoch=5, epochs=10
+    )
+    assert opt.defaults["momentum"] == cfg.momentum
+    assert opt.defaults["weight_decay"] == cfg.weight_decay
+    lrs = []  # the lr of each of the 50 steps (opt.step, then sched.step, as in training)
+    for _ in range(50):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    warm = 2 * 5
+    assert lrs[:warm] == pytest.approx([0.1 * (i + 1) / warm for i in range(warm)])
+    assert lrs[0] == pytest.approx(0.01) and lrs[warm - 1] == pytest.approx(0.1)
+    assert lrs[warm] == pytest.approx(0.1)  # the cosine starts at the full lr
+    assert lrs[30] == pytest.approx(0.05)  # half-way through the 40 cosine steps
+    # (the library takes the cosine in float32)
+    assert lrs[-1] == pytest.approx(0.05 * (1 + math.cos(math.pi * 39 / 40)), rel=1e-4)
+    assert lrs[-1] < 1e-3
 
 
 @pytest.fixture(scope="module")
