@@ -91,6 +91,32 @@ def test_figure4_sizes_and_step_budget(tiny):
     assert len({photo_of(p) for p in (data / "all_4_photos" / "0_real").iterdir()}) > 1
 
 
+def test_figure4a_and_the_ld_figure_train_on_what_their_names_say(tiny):
+    """4a's two stage-2 sets share their reals and differ only in the fakes (the training GAN's or
+    the DM folder's); the L_d variants train stage 2 with L_ext switched off, or read e, on full
+    NTF's stage 1."""
+    base, _ = tiny
+    data = Path(base.out) / "4a" / "data"
+    names = {
+        arm: {
+            label: sorted(p.name for p in (data / arm / label).iterdir())
+            for label in ("0_real", "1_fake")
+        }
+        for arm in ("GAN_fakes", "DM_fakes")
+    }
+    assert names["GAN_fakes"]["0_real"] == names["DM_fakes"]["0_real"]
+    assert len(names["GAN_fakes"]["1_fake"]) == len(names["DM_fakes"]["1_fake"]) == 16
+    assert all(n.startswith("dcgan-") for n in names["GAN_fakes"]["1_fake"])
+    assert all(n.startswith("ddpm-") for n in names["DM_fakes"]["1_fake"])
+    full_stage1 = Path(base.out) / "3" / _slug("full NTF") / "stage1.pt"
+    for name, want in (("w/o L_ext", {"ext_weight": 0.0}), ("verdict on e", {"reading": "e"})):
+        cfg = load_checkpoint(Path(base.out) / "L_d" / _slug(name) / "stage2.pt", "stage2")[
+            "config"
+        ]
+        assert {k: cfg[k] for k in want} == want, name
+        assert Path(cfg["stage1_checkpoint"]) == full_stage1, name
+
+
 def test_figure4a_refuses_to_score_its_own_training_fakes(tmp_path):
     base = make_config("mini", out=str(tmp_path))
     dirs = mini_test_dirs()
