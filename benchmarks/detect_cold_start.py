@@ -37,6 +37,7 @@ with tempfile.TemporaryDirectory() as tmp:
         ],
         check=True,
         capture_output=True,
+        timeout=600,  # nothing may wait forever: an export takes seconds
     )
     rows = {}
     for name, model in (
@@ -51,6 +52,7 @@ with tempfile.TemporaryDirectory() as tmp:
                 check=True,
                 capture_output=True,
                 text=True,
+                timeout=300,  # one cold start takes seconds
             ).stdout.split()[0]
             times.append(time.perf_counter() - t0)
         rows[name] = {
