@@ -231,7 +231,7 @@ def test_trivial_fakes():
 @pytest.mark.parametrize("scheduler", ["pndm", "ddim"])
 def test_every_sampling_batch_starts_from_a_fresh_scheduler(scheduler):
     """A batch's images depend on its own noise only: with a reused PNDMScheduler the second
-    batch continued the first one's multistep history (and a smaller last batch failed)."""
+    batch continued the first one's multistep history (and a smaller last batch was mis-sized)."""
     torch.manual_seed(0)
     ae, unet = diffusion.AutoEncoder(latent_channels=4, width=8).eval(), diffusion.make_unet(4)
     unet.eval()

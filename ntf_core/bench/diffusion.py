@@ -181,7 +181,7 @@ def sample(
 
     Each batch starts from a fresh scheduler: PNDM keeps its multistep history (the last model
     outputs) inside the scheduler, so a reused one would carry the end of one batch's trajectory
-    into the start of the next (and fail on a smaller last batch)."""
+    into the start of the next (and mis-size a smaller last batch)."""
     gen, out = torch.Generator().manual_seed(seed), []
     c = unet.config.in_channels
     for i in range(0, n, batch):
