@@ -169,6 +169,33 @@ def table(results: dict) -> str:
     )
 
 
+def read_results() -> dict:
+    return json.loads(OUT.read_text()) if OUT.exists() else {}
+
+
+def run_and_record(
+    s1: str, s2: dict, seed: int, reading: str, lock_timeout_s: float = LOCK_TIMEOUT_S
+) -> dict | None:
+    """Run one arm at one seed unless the results already hold it, and add it to them. The arm's
+    lock keeps a second run of this script off the same arm; the results file is re-read and
+    replaced whole under its own lock, so two runs on different arms never drop each other's
+    records."""
+    name = arm_name(s1, {"reading": reading, **s2})
+    RUNS.mkdir(parents=True, exist_ok=True)
+    slug = "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{name}_s{seed}")
+    with holding(RUNS / f"{slug}.lock", lock_timeout_s):
+        if str(seed) in read_results().get(name, {}):
+            return None
+        rec = run_arm(s1, s2, seed, reading, lock_timeout_s)
+        with holding(RUNS / "selection.json.lock", lock_timeout_s, poll_s=1.0):
+            results = read_results()
+            results.setdefault(name, {})[str(seed)] = rec
+            tmp = OUT.with_name(OUT.name + ".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            os.replace(tmp, OUT)
+    return rec
+
+
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
     p.add_argument("--group", choices=sorted(GROUPS), action="append", default=[])
@@ -191,16 +218,13 @@ if __name__ == "__main__":
     for s1 in a.stage1_only:
         for seed in a.seeds:
             stage1_checkpoint(s1, seed, a.lock_timeout)
-    results = json.loads(OUT.read_text()) if OUT.exists() else {}
     for group in a.group:
         for s1, s2 in GROUPS[group]:
             name = arm_name(s1, {"reading": a.reading, **s2})
             for seed in a.seeds:
-                if str(seed) in results.get(name, {}):
+                rec = run_and_record(s1, s2, seed, a.reading, a.lock_timeout)
+                if rec is None:  # already in the results (this run's or another's)
                     continue
-                rec = run_arm(s1, s2, seed, a.reading, a.lock_timeout)
-                results.setdefault(name, {})[str(seed)] = rec
-                OUT.write_text(json.dumps(results, indent=1))
                 print(
                     f"{name} seed {seed}: val AP {rec['val']['AP']:.4f} "
                     f"AUC {rec['val']['AUC']:.4f} "
@@ -209,4 +233,4 @@ if __name__ == "__main__":
                     f"({rec['seconds']:.0f} s)",
                     flush=True,
                 )
-    print(table(results))
+    print(table(read_results()))
