@@ -215,12 +215,13 @@ def setup_plotly(static: bool = True) -> None:
 
 
 def markdown_table(headers, rows, floatfmt: str = ".3f"):
-    """A Markdown table (IPython displays it; nbval compares it as text)."""
+    """A Markdown table (IPython displays it; nbval compares it as text). A ``|`` inside a cell is
+    escaped, so it cannot split the cell (``|cos|`` in a header would break the whole table)."""
     from IPython.display import Markdown
 
-    fmt = lambda v: format(v, floatfmt) if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    cell = lambda v: (format(v, floatfmt) if isinstance(v, float) else str(v)).replace("|", "\\|")
+    lines = ["| " + " | ".join(map(cell, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
 
 

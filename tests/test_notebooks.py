@@ -62,3 +62,43 @@ def test_every_notebook_has_ci_parameters_that_it_declares():
             assert f"{name} =" in source, (
                 f"{nb.name}: CI parameter {name!r} is not in its parameters cell"
             )
+
+
+def _broken_tables(text: str) -> list[str]:
+    """Rows of the Markdown tables in ``text`` (the header too) whose count of cell separators
+    (unescaped ``|``) differs from the delimiter row's: a stray pipe in a cell breaks the whole
+    table on GitHub and on the course site."""
+    import re
+
+    count = lambda line: len(re.findall(r"(?<!\\)\|", line))
+    lines, bad = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if i and re.match(r"^\|\s*:?-{3,}", line):
+            j, n = i + 1, count(line)
+            bad += [lines[i - 1]] if count(lines[i - 1]) != n else []
+            while j < len(lines) and lines[j].startswith("|"):
+                bad += [lines[j]] if count(lines[j]) != n else []
+                j += 1
+    return bad
+
+
+def test_a_broken_table_is_found():
+    assert _broken_tables("| a | b |\n|---|---|\n| 1 | 2 |\n| \\|x\\| | 3 |") == []
+    assert _broken_tables("| a | sum of |d| |\n|---|---|\n| 1 | 2 |") == ["| a | sum of |d| |"]
+
+
+@pytest.mark.parametrize("nb", notebooks(), ids=lambda p: p.stem)
+def test_every_markdown_table_keeps_its_columns(nb):
+    """In the notebook's text and in its stored Markdown outputs (what GitHub and the site show)."""
+    for i, c in enumerate(nbformat.read(nb, as_version=4).cells):
+        texts = [c.source] if c.cell_type == "markdown" else []
+        texts += ["".join(o["data"]["text/markdown"]) for o in c.get("outputs", [])
+                  if "text/markdown" in o.get("data", {})]  # fmt: skip
+        for text in texts:
+            assert not _broken_tables(text), f"cell {i}: {_broken_tables(text)[:2]}"
+
+
+def test_every_markdown_file_keeps_its_tables():
+    root = Path(__file__).parent.parent
+    for md in [root / "README.md", *root.glob("docs/*.md"), *root.glob("data_samples/**/*.md")]:
+        assert not _broken_tables(md.read_text()), f"{md}: {_broken_tables(md.read_text())[:2]}"

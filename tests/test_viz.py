@@ -148,3 +148,14 @@ def test_image_grid_writes_captions_under_the_images():
     band = captioned[1 + 32 :, :, :]
     assert (band < 128).any()  # the text is drawn in the band under the images
     assert viz.colourbar_strip(label="x").size[0] == 276
+
+
+def test_markdown_table_escapes_a_pipe_inside_a_cell():
+    """``|cos|`` in a header or a cell stays one cell (unescaped, it splits the table)."""
+    text = viz.markdown_table(["source", "mean |cos|"], [["real", 0.25], ["a|b", "x"]]).data
+    assert text.splitlines() == [
+        "| source | mean \\|cos\\| |",
+        "|---|---|",
+        "| real | 0.250 |",
+        "| a\\|b | x |",
+    ]
