@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from ntf_core.bench import kid
+from ntf_core.bootstrap import METRICS as BOOT_METRICS
+from ntf_core.bootstrap import replicate_weights
 from ntf_core.checkpoints import load_detector
 from ntf_core.config import SHIPPED_CHECKPOINTS
 from ntf_core.data import Sample, load_tensor
@@ -32,7 +33,7 @@ from ntf_core.models import EfficientNetLite0
 
 OUT = Path(__file__).with_suffix(".txt")
 N_BOOT = 2000
-METRICS = {"AUC": roc_auc_score, "AP": average_precision_score}
+METRICS = {m: BOOT_METRICS[m] for m in ("AUC", "AP")}
 
 
 def folder_files(root: Path, generator: str) -> tuple[list[Path], list[Path]]:
@@ -69,32 +70,31 @@ def halves_report(generator: str, enc, det, cfg, root: Path) -> list[str]:
         for n, ps in halves.items()
     }
 
-    def metric(fn, real_w, s, fake_w):
-        y = np.r_[np.zeros(len(real_s)), np.ones(len(s))]
-        return fn(y, np.r_[real_s, s], sample_weight=np.r_[real_w, fake_w])
+    # the two halves as two folders sharing the same reals: one draw of the real photographs per
+    # replicate serves both, the fakes are drawn image by image (bootstrap.replicate_weights)
+    labels = {n: np.r_[np.zeros(len(real_s)), np.ones(len(s))] for n, s in fake_s.items()}
+    scores = {n: np.r_[real_s, s] for n, s in fake_s.items()}
+    photos = [cluster_of(p) for p in reals]
+    clusters = {n: photos + [str(p) for p in ps] for n, ps in halves.items()}
+    weights = replicate_weights(labels, clusters, N_BOOT, seed=0)
 
-    photos = np.array([cluster_of(p) for p in reals])
-    names = sorted(set(photos))
-    rng = np.random.default_rng(0)
-    reps = {m: {n: [] for n in halves} for m in METRICS}
-    for _ in range(N_BOOT):
-        counts = dict(zip(names, rng.multinomial(len(names), [1 / len(names)] * len(names))))
-        real_w = np.array([counts[p] for p in photos], float)
-        for n, s in fake_s.items():
-            fake_w = np.bincount(rng.integers(0, len(s), len(s)), minlength=len(s)).astype(float)
-            for m, fn in METRICS.items():
-                reps[m][n].append(metric(fn, real_w, s, fake_w))
+    def metric(fn, n, w=None):
+        return fn(labels[n], scores[n], sample_weight=w)
+
+    reps = {
+        m: {n: np.array([metric(fn, n, w) for w in weights[n]]) for n in halves}
+        for m, fn in METRICS.items()
+    }
     for m, fn in METRICS.items():
         chance = "50 %" if m == "AUC" else "33.3 %"
         lines.append(
             f"  shipped detector, {m} % against the 800 real test crops (chance {chance}):"
         )
-        point = {n: metric(fn, np.ones(len(real_s)), s, np.ones(len(s))) for n, s in fake_s.items()}
+        point = {n: metric(fn, n) for n in halves}
         for n in halves:
             lo, hi = np.percentile(reps[m][n], [2.5, 97.5])
             lines.append(f"    {n}: {100 * point[n]:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]")
-        diff = np.array(reps[m]["first 400"]) - np.array(reps[m]["second 400"])
-        lo, hi = np.percentile(diff, [2.5, 97.5])
+        lo, hi = np.percentile(reps[m]["first 400"] - reps[m]["second 400"], [2.5, 97.5])
         d = point["first 400"] - point["second 400"]
         verdict = "within noise" if lo <= 0 <= hi else "the interval excludes 0"
         lines.append(

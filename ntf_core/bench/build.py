@@ -310,9 +310,9 @@ class Builder:
             return to_uint8(gans.sample_gan(gen_models[name], n, seed=seed("sample-" + name)))
         # Batches of 400 for the test fakes, and one batch for each generator's training and
         # validation fakes (drawn together, then split), as they were drawn (the batching decides
-        # the order of the random draws). The committed pndm test fakes
-        # predate diffusion.sample's fresh scheduler per batch: their second 400 were drawn with
-        # PNDM's multistep history carried over from the first 400 (the data card says so).
+        # the order of the random draws). The committed pndm test fakes predate
+        # diffusion.sample's fresh scheduler per batch: their second 400 were drawn with PNDM's
+        # multistep history carried over from the first 400 (the data card says so).
         batch = 400 if not prefix else n
         if name in FAMILIES["diffusion"]:
             return to_uint8(
